@@ -1,0 +1,37 @@
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+STATICCHECK_VERSION := 2025.1.1
+BIN       := bin/kiln
+
+.PHONY: build test lint bench demo e2e deps fuzz
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kiln
+
+deps:
+	scripts/deps.sh test
+
+test: deps
+	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s ./builders
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+e2e: build
+	scripts/deps.sh e2e
+	$(GO) test -count=1 -tags e2e -timeout 40m ./...
+
+demo: build
+	scripts/deps.sh demo
+	$(BIN) checkconfig configs/demo.yaml

@@ -1,0 +1,223 @@
+// Package protocol holds the messages master and worker exchange over NATS,
+// the subjects they use and the permissions a worker's NATS user gets.
+// Every message carries V, the protocol version of its sender, so a newer
+// master can tell an older worker apart and refuse or adapt.
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Version is the protocol version this binary speaks.
+const Version = 1
+
+// Names of the JetStream stream holding build logs and the object store
+// bucket holding artifacts (keyed by sha256 hex).
+const (
+	LogStream      = "KILN_LOGS"
+	ArtifactBucket = "kiln-artifacts"
+)
+
+// Subjects. Everything a worker sends is under its own name, so per-worker
+// NATS permissions keep one worker from reading or answering another's jobs.
+func HelloSubject(worker string) string     { return "kiln.worker." + worker + ".hello" }
+func HeartbeatSubject(worker string) string { return "kiln.worker." + worker + ".heartbeat" }
+func EventSubject(worker string) string     { return "kiln.worker." + worker + ".event" }
+func ResultSubject(worker string) string    { return "kiln.worker." + worker + ".result" }
+func JobSubject(worker string) string       { return "kiln.job." + worker }
+func CancelSubject(worker string) string    { return "kiln.cancel." + worker }
+func LogSubject(worker, build string) string {
+	return "kiln.log." + worker + "." + build
+}
+func InboxPrefix(worker string) string { return "_INBOX_" + worker }
+
+// Wildcards the master subscribes to.
+const (
+	AllWorkerSubjects = "kiln.worker.*.*"
+	AllLogSubjects    = "kiln.log.>"
+)
+
+// WorkerPermissions are the subjects a worker's NATS user may publish to and
+// subscribe to. Replies to the master's requests are allowed separately
+// (the server's allow_responses).
+func WorkerPermissions(worker string) (publish, subscribe []string) {
+	obj := "OBJ_" + ArtifactBucket
+	publish = []string{
+		"kiln.worker." + worker + ".>",
+		"kiln.log." + worker + ".>",
+		"$O." + ArtifactBucket + ".>",
+		"$JS.API.INFO",
+		"$JS.API.STREAM.INFO." + obj,
+		"$JS.API.STREAM.INFO." + LogStream,
+		"$JS.API.STREAM.MSG.GET." + obj,
+		"$JS.API.DIRECT.GET." + obj + ".>",
+	}
+	subscribe = []string{
+		JobSubject(worker),
+		CancelSubject(worker),
+		InboxPrefix(worker) + ".>",
+	}
+	return publish, subscribe
+}
+
+// Build statuses.
+const (
+	StatusPending    = "pending"
+	StatusRunning    = "running"
+	StatusSuccess    = "success"
+	StatusFailure    = "failure"
+	StatusException  = "exception"
+	StatusCancelled  = "cancelled"
+	StatusLost       = "lost"
+	StatusSuperseded = "superseded"
+	StatusSkipped    = "skipped"
+)
+
+// Hello is a worker's first message after (re)connecting: request, answered
+// with HelloReply.
+type Hello struct {
+	V           int      `json:"v"`
+	Worker      string   `json:"worker"`
+	KilnVersion string   `json:"kiln_version"`
+	Tags        []string `json:"tags"`
+	Slots       int      `json:"slots"`
+	Running     []string `json:"running"` // builds the worker is running now
+}
+
+// HelloReply accepts or refuses a worker.
+type HelloReply struct {
+	V                 int           `json:"v"`
+	OK                bool          `json:"ok"`
+	Error             string        `json:"error,omitempty"`
+	HeartbeatInterval time.Duration `json:"heartbeat_interval"`
+	Cancel            []string      `json:"cancel,omitempty"` // running builds the master gave away
+}
+
+// Heartbeat is published by a worker every HeartbeatInterval.
+type Heartbeat struct {
+	V        int       `json:"v"`
+	Worker   string    `json:"worker"`
+	Running  []string  `json:"running"`
+	Free     int       `json:"free"`
+	Draining bool      `json:"draining"`
+	Time     time.Time `json:"time"`
+}
+
+// Step is one resolved step of a job.
+type Step struct {
+	Name         string            `json:"name"`
+	Type         string            `json:"type"`
+	Command      []string          `json:"command,omitempty"`
+	Script       string            `json:"script,omitempty"`
+	Env          map[string]string `json:"env,omitempty"`
+	Workdir      string            `json:"workdir,omitempty"`
+	Timeout      time.Duration     `json:"timeout,omitempty"`
+	SetProperty  map[string]string `json:"set_property,omitempty"`
+	AllowFailure bool              `json:"allow_failure,omitempty"`
+	With         map[string]string `json:"with,omitempty"`
+	Artifacts    []string          `json:"artifacts,omitempty"`
+}
+
+// Job asks a worker to run one attempt of a build. Request, answered with Ack
+// (OK false when the worker has no free slot or is draining).
+type Job struct {
+	V          int               `json:"v"`
+	Build      string            `json:"build"`
+	Attempt    int               `json:"attempt"`
+	Builder    string            `json:"builder"`
+	Component  string            `json:"component"`
+	Target     string            `json:"target"` // distro/version/arch
+	Format     string            `json:"format"` // apt or yum
+	Git        string            `json:"git"`
+	Branch     string            `json:"branch,omitempty"`
+	Revision   string            `json:"revision,omitempty"` // empty: branch head
+	Steps      []Step            `json:"steps"`
+	Properties map[string]string `json:"properties,omitempty"`
+	// RepoURL is the target's dev channel as apt/yum clients reach it, so a
+	// build can install what its dependencies published moments before.
+	RepoURL string `json:"repo_url,omitempty"`
+	// RepoKey is the armored public key that signs RepoURL.
+	RepoKey string `json:"repo_key,omitempty"`
+}
+
+// StepEvent reports a step starting or ending. Request, answered with Ack.
+type StepEvent struct {
+	V          int               `json:"v"`
+	Worker     string            `json:"worker"`
+	Build      string            `json:"build"`
+	Attempt    int               `json:"attempt"`
+	Step       int               `json:"step"`
+	Name       string            `json:"name"`
+	Status     string            `json:"status"`
+	Started    time.Time         `json:"started"`
+	Ended      time.Time         `json:"ended,omitzero"`
+	Summary    string            `json:"summary,omitempty"`
+	Properties map[string]string `json:"properties,omitempty"`
+}
+
+// Artifact is a file a build produced, stored in ArtifactBucket under SHA256.
+type Artifact struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Result ends an attempt. The worker repeats it until the master acks.
+type Result struct {
+	V          int               `json:"v"`
+	Worker     string            `json:"worker"`
+	Build      string            `json:"build"`
+	Attempt    int               `json:"attempt"`
+	Status     string            `json:"status"`
+	Summary    string            `json:"summary,omitempty"`
+	Properties map[string]string `json:"properties,omitempty"`
+	Artifacts  []Artifact        `json:"artifacts,omitempty"`
+	Started    time.Time         `json:"started"`
+	Ended      time.Time         `json:"ended"`
+}
+
+// Ack answers a request. Cancel tells the worker to stop the build it spoke
+// about (the master gave it away or it was cancelled).
+type Ack struct {
+	V      int    `json:"v"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error,omitempty"`
+	Cancel bool   `json:"cancel,omitempty"`
+}
+
+// Cancel tells a worker to stop a build.
+type Cancel struct {
+	V      int    `json:"v"`
+	Build  string `json:"build"`
+	Reason string `json:"reason"`
+}
+
+// LogChunk is one message of a build's log stream: consecutive lines of one step.
+type LogChunk struct {
+	Build   string    `json:"build"`
+	Attempt int       `json:"attempt"`
+	Step    int       `json:"step"`
+	Lines   []string  `json:"lines"`
+	Time    time.Time `json:"time"`
+}
+
+// Encode marshals a message, stamping nothing: callers set V.
+func Encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Every message type here is plain data; failing to marshal one is a
+		// programming error, not bad input.
+		panic(fmt.Sprintf("protocol: encode %T: %v", v, err))
+	}
+	return b
+}
+
+// Decode unmarshals a message; the receiver judges its V.
+func Decode(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode %T: %w", v, err)
+	}
+	return nil
+}
