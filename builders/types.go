@@ -22,6 +22,8 @@ type Config struct {
 
 	// Files lists the files the config was read from, in merge order.
 	Files []string `yaml:"-"`
+
+	pos map[string]Pos // key path → where it was written; nil for hand-built configs
 }
 
 // Master holds the control plane's own settings.
@@ -48,7 +50,7 @@ type Distro struct {
 	Versions []string `yaml:"versions"` // codenames (bookworm) or release numbers (9)
 	Arches   []string `yaml:"arches"`   // amd64, arm64, x86_64, aarch64 ...
 	Kind     string   `yaml:"kind"`     // pbuilder, mock, rpmbuild, dpkg, nfpm, shell
-	Format   string   `yaml:"format"`   // apt or yum
+	Format   string   `yaml:"format"`   // apt or yum; implied by kinds other than nfpm and shell
 	Tags     []string `yaml:"tags"`     // worker tags every build on this distro needs
 	Steps    []Step   `yaml:"steps"`    // default step list; empty means the kind's default
 }
@@ -63,8 +65,8 @@ type Filter struct {
 // Component is one source repository that yields packages.
 type Component struct {
 	Name       string            `yaml:"name"`
-	Git        string            `yaml:"git"`
-	Branches   []string          `yaml:"branches"`
+	Git        string            `yaml:"git"`      // URL, user@host:path, or a path (relative ones are made absolute against the file's directory)
+	Branches   []string          `yaml:"branches"` // default [main]
 	Depends    []string          `yaml:"depends"`
 	Only       []Filter          `yaml:"only"`
 	Exclude    []Filter          `yaml:"exclude"`
@@ -73,7 +75,7 @@ type Component struct {
 	Tags       []string          `yaml:"tags"`  // extra worker tags its builds need
 	Properties map[string]string `yaml:"properties"`
 	Priority   int               `yaml:"priority"`
-	Rebuild    string            `yaml:"rebuild"` // none, direct, transitive (reverse dependencies)
+	Rebuild    string            `yaml:"rebuild"` // none, direct (default), transitive: which reverse dependencies a change rebuilds
 	// Collapse false keeps every pending request instead of collapsing them
 	// into the newest; nil means the default, true.
 	Collapse *bool `yaml:"collapse"`
@@ -82,9 +84,9 @@ type Component struct {
 // Step is one unit of a build. Use names a template whose steps are spliced
 // in its place.
 type Step struct {
-	Name         string            `yaml:"name"`
+	Name         string            `yaml:"name"` // default: the type, numbered when repeated (shell, shell-2)
 	Use          string            `yaml:"use"`
-	Type         string            `yaml:"type"` // checkout, shell, nfpm, upload, source, pbuilder, mock, rpmbuild, dpkg, lintian, rpmlint
+	Type         string            `yaml:"type"` // checkout, shell, nfpm, upload, source, pbuilder, mock, rpmbuild, dpkg, lintian, rpmlint, sign
 	Command      []string          `yaml:"command"`
 	Script       string            `yaml:"script"`
 	Env          map[string]string `yaml:"env"`
@@ -100,7 +102,7 @@ type Step struct {
 type Worker struct {
 	Name        string   `yaml:"name"`
 	Credentials string   `yaml:"credentials"` // reference to the worker's secret: file path or env:VAR
-	Slots       int      `yaml:"slots"`
+	Slots       int      `yaml:"slots"`       // 1-1024, default 1
 	Tags        []string `yaml:"tags"`
 }
 
@@ -169,7 +171,8 @@ type Target struct {
 func (t Target) String() string { return t.Distro + "/" + t.Version + "/" + t.Arch }
 
 // Builder is a component on one target, after filters, with everything a
-// build of it needs resolved.
+// build of it needs resolved. Builders of one component on one distro share
+// their Tags, Steps and Properties: treat them as read-only.
 type Builder struct {
 	Name       string // component@distro/version/arch
 	Component  *Component
@@ -185,10 +188,15 @@ type Builder struct {
 	Dependents []string // builders on the same target that depend directly on this one
 }
 
-// Matrix is a validated, expanded configuration.
+// Matrix is a validated, expanded configuration. Nothing changes it after
+// Expand, so any number of goroutines may read it.
 type Matrix struct {
 	Config   *Config
 	Builders []*Builder // dependencies before dependents; ties by name
 	Targets  []Target   // sorted
 	byName   map[string]*Builder
+
+	order       map[string]int // builder name → index in Builders
+	components  map[string]*Component
+	byComponent map[string][]*Builder
 }

@@ -31,6 +31,11 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newMasterCmd(),
+		newCtlCmd(),
+		newCheckconfigCmd(),
+		newSignerCmd(),
+		newWorkerCmd(),
 	)
 	return root
 }

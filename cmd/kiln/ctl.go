@@ -1,0 +1,345 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kiln-build/kiln/master/api"
+	"github.com/kiln-build/kiln/master/sched"
+	"github.com/kiln-build/kiln/master/state"
+)
+
+// ctlFlags are shared by every ctl subcommand.
+type ctlFlags struct {
+	master string
+	json   bool
+}
+
+func newCtlCmd() *cobra.Command {
+	f := &ctlFlags{}
+	cmd := &cobra.Command{
+		Use:   "ctl",
+		Short: "Talk to a running master: force builds, list and show them, read logs, cancel, explain",
+	}
+	cmd.PersistentFlags().StringVar(&f.master, "master", "", "master URL (default $KILN_MASTER, then http://localhost:8010)")
+	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print the API's JSON instead of tables")
+	cmd.AddCommand(
+		ctlForceCmd(f), ctlBuildsCmd(f), ctlShowCmd(f), ctlLogCmd(f), ctlCancelCmd(f),
+		ctlRebuildCmd(f), ctlWorkersCmd(f), ctlExplainCmd(f), ctlChangesCmd(f),
+	)
+	return cmd
+}
+
+func (f *ctlFlags) client() *ctlClient { return newCtlClient(f.master) }
+
+// emit prints raw JSON with --json, or calls table otherwise.
+func (f *ctlFlags) emit(w io.Writer, raw []byte, table func(*tabwriter.Writer)) error {
+	if f.json {
+		_, err := w.Write(raw)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+func buildID(arg string) (string, error) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(arg, "#"), 10, 64)
+	if err != nil || id <= 0 {
+		return "", fmt.Errorf("bad build id %q: want a positive number", arg)
+	}
+	return strconv.FormatInt(id, 10), nil
+}
+
+func ctlForceCmd(f *ctlFlags) *cobra.Command {
+	var rev string
+	cmd := &cobra.Command{
+		Use:   "force COMPONENT[@TARGET]",
+		Short: "Build a component (and its reverse dependencies per its rebuild policy) now",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var res api.ForceResult
+			raw, err := f.client().postJSON("/api/v1/force", api.ForceRequest{Component: args[0], Rev: rev}, &res)
+			if err != nil {
+				return err
+			}
+			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+				ids := make([]string, len(res.Builds))
+				for i, id := range res.Builds {
+					ids[i] = strconv.FormatInt(id, 10)
+				}
+				fmt.Fprintf(tw, "change %d, buildset %d: %d builds: %s\n", res.Change, res.Buildset, len(res.Builds), strings.Join(ids, " "))
+			})
+		},
+	}
+	cmd.Flags().StringVar(&rev, "rev", "", "revision to build (default: branch head)")
+	return cmd
+}
+
+func ctlBuildsCmd(f *ctlFlags) *cobra.Command {
+	var component, target, status string
+	var limit, offset int
+	cmd := &cobra.Command{
+		Use:   "builds",
+		Short: "List builds, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{}
+			for k, v := range map[string]string{"component": component, "target": target, "status": status} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			q.Set("limit", strconv.Itoa(limit))
+			q.Set("offset", strconv.Itoa(offset))
+			var list api.BuildList
+			raw, err := f.client().getJSON("/api/v1/builds?"+q.Encode(), &list)
+			if err != nil {
+				return err
+			}
+			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "ID\tBUILDER\tSTATUS\tWORKER\tSTARTED\tTOOK\tSUMMARY")
+				for _, b := range list.Builds {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Builder, b.Status, or(b.Worker, "-"), ago(b.Started), took(b.Started, b.Ended), b.Summary)
+				}
+				fmt.Fprintf(tw, "(%d of %d)\n", len(list.Builds), list.Total)
+			})
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&component, "component", "", "only this component")
+	fl.StringVar(&target, "target", "", "only this target (distro/version/arch)")
+	fl.StringVar(&status, "status", "", "only this status (pending, running, success, failure, ...)")
+	fl.IntVar(&limit, "limit", 50, "at most this many")
+	fl.IntVar(&offset, "offset", 0, "skip this many")
+	return cmd
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func ctlShowCmd(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show BUILD",
+		Short: "Show a build: steps, timings, properties, artifacts, attempts",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := buildID(args[0])
+			if err != nil {
+				return err
+			}
+			var b api.BuildDetail
+			raw, err := f.client().getJSON("/api/v1/builds/"+id, &b)
+			if err != nil {
+				return err
+			}
+			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) { showBuild(tw, &b) })
+		},
+	}
+}
+
+func showBuild(tw *tabwriter.Writer, b *api.BuildDetail) {
+	fmt.Fprintf(tw, "build\t%d\n", b.ID)
+	fmt.Fprintf(tw, "builder\t%s\n", b.Builder)
+	fmt.Fprintf(tw, "status\t%s\n", b.Status)
+	if b.Summary != "" {
+		fmt.Fprintf(tw, "summary\t%s\n", b.Summary)
+	}
+	if b.SupersededBy != 0 {
+		fmt.Fprintf(tw, "superseded by\t%d\n", b.SupersededBy)
+	}
+	if b.Change != nil {
+		fmt.Fprintf(tw, "change\t%d (%s, revision %s)\n", b.Change.ID, b.Change.Reason, or(b.Change.Revision, "branch head"))
+	}
+	fmt.Fprintf(tw, "worker\t%s\n", or(b.Worker, "-"))
+	fmt.Fprintf(tw, "created\t%s\n", b.Created.Local().Format("2006-01-02 15:04:05.000"))
+	fmt.Fprintf(tw, "started\t%s\n", ago(b.Started))
+	fmt.Fprintf(tw, "took\t%s\n", took(b.Started, b.Ended))
+	if len(b.Steps) > 0 {
+		fmt.Fprintln(tw, "\nSTEP\tNAME\tSTATUS\tTOOK\tSUMMARY")
+		for _, s := range b.Steps {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", s.Index, s.Name, s.Status, took(s.Started, s.Ended), s.Summary)
+		}
+	}
+	if len(b.Properties) > 0 {
+		fmt.Fprintln(tw, "\nPROPERTY\tVALUE")
+		keys := make([]string, 0, len(b.Properties))
+		for k := range b.Properties {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%s\t%s\n", k, b.Properties[k])
+		}
+	}
+	if len(b.Artifacts) > 0 {
+		fmt.Fprintln(tw, "\nARTIFACT\tSIZE\tSHA256")
+		for _, a := range b.Artifacts {
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", a.Name, a.Size, a.SHA256)
+		}
+	}
+	if len(b.Attempts) > 0 {
+		fmt.Fprintln(tw, "\nATTEMPT\tWORKER\tSTATUS\tASSIGNED\tTOOK\tREASON")
+		for _, a := range b.Attempts {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", a.N, a.Worker, a.Status, ago(a.Assigned), took(a.Started, a.Ended), a.Reason)
+		}
+	}
+}
+
+func ctlLogCmd(f *ctlFlags) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "log BUILD",
+		Short: "Print a build's log; --follow streams it until the build ends",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := buildID(args[0])
+			if err != nil {
+				return err
+			}
+			status, err := f.client().streamLog(id, follow, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			if follow && status != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "build %s ended: %s\n", id, status)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "stream until the build ends")
+	return cmd
+}
+
+func ctlCancelCmd(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel BUILD",
+		Short: "Cancel a pending or running build",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := buildID(args[0])
+			if err != nil {
+				return err
+			}
+			var b state.Build
+			raw, err := f.client().postJSON("/api/v1/builds/"+id+"/cancel", nil, &b)
+			if err != nil {
+				return err
+			}
+			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "build %d %s: %s\n", b.ID, b.Builder, b.Status)
+			})
+		},
+	}
+}
+
+func ctlRebuildCmd(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rebuild BUILD",
+		Short: "Request a build's builder again at the same revision",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := buildID(args[0])
+			if err != nil {
+				return err
+			}
+			var res api.ForceResult
+			raw, err := f.client().postJSON("/api/v1/builds/"+id+"/rebuild", nil, &res)
+			if err != nil {
+				return err
+			}
+			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "change %d: new build %v\n", res.Change, res.Builds)
+			})
+		},
+	}
+}
+
+func ctlWorkersCmd(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "workers",
+		Short: "List workers: connection, tags, slots, running builds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var ws []sched.WorkerStatus
+			raw, err := f.client().getJSON("/api/v1/workers", &ws)
+			if err != nil {
+				return err
+			}
+			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "NAME\tSTATE\tSLOTS\tFREE\tRUNNING\tLAST SEEN\tTAGS")
+				for _, w := range ws {
+					st := "offline"
+					switch {
+					case w.Connected && w.Draining:
+						st = "draining"
+					case w.Connected:
+						st = "online"
+					}
+					run := make([]string, len(w.Running))
+					for i, id := range w.Running {
+						run[i] = strconv.FormatInt(id, 10)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", w.Name, st, w.Slots, w.Free, or(strings.Join(run, ","), "-"), ago(w.LastSeen), strings.Join(w.Tags, ","))
+				}
+			})
+		},
+	}
+}
+
+func ctlExplainCmd(f *ctlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "explain REQUEST",
+		Short: "Say why a build request waits: a dependency, missing worker tags, or busy slots",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := buildID(args[0])
+			if err != nil {
+				return err
+			}
+			var e sched.Explanation
+			raw, err := f.client().getJSON("/api/v1/requests/"+id+"/explain", &e)
+			if err != nil {
+				return err
+			}
+			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "request %d (%s, %s): %s\n", e.Build, e.Builder, e.Status, e.Reason)
+			})
+		},
+	}
+}
+
+func ctlChangesCmd(f *ctlFlags) *cobra.Command {
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "changes",
+		Short: "List changes, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cs []state.Change
+			raw, err := f.client().getJSON("/api/v1/changes?limit="+strconv.Itoa(limit), &cs)
+			if err != nil {
+				return err
+			}
+			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "ID\tCOMPONENT\tTARGET\tREVISION\tBUILDSET\tCREATED\tREASON")
+				for _, c := range cs {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", c.ID, c.Component, or(c.Target, "all"), or(c.Revision, "head"), c.Buildset, ago(c.Created), c.Reason)
+				}
+			})
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many")
+	return cmd
+}

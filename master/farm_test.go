@@ -1,0 +1,244 @@
+package master_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-build/kiln/master"
+	"github.com/kiln-build/kiln/master/api"
+	"github.com/kiln-build/kiln/master/state"
+)
+
+// farmYAML is a chain liba → libb → app over a Debian and a CentOS target.
+// Workers w1, w2, w3 are configured; tokens live in files next to it.
+const farmYAML = `
+master:
+  heartbeat_timeout: %s
+targets:
+  - distro: debian
+    versions: [bookworm]
+    arches: [amd64]
+    kind: shell
+    format: apt
+    tags: [debian]
+    steps:
+      - {name: build, type: shell, script: "echo building on debian"}
+  - distro: centos
+    versions: ["9"]
+    arches: [x86_64]
+    kind: shell
+    format: yum
+    tags: [centos]
+    steps:
+      - {name: build, type: shell, script: "echo building on centos"}
+components:
+  - name: liba
+    git: %s
+    rebuild: transitive
+  - name: libb
+    git: %s
+    depends: [liba]
+  - name: app
+    git: %s
+    depends: [libb]
+workers:
+  - {name: w1, credentials: w1.token, slots: 2}
+  - {name: w2, credentials: w2.token, slots: 2}
+  - {name: w3, credentials: w3.token, slots: 2}
+repos:
+  channels:
+    - {name: dev, key: demo}
+`
+
+// farm is a master under test with its config directory and HTTP client.
+type farm struct {
+	t       *testing.T
+	dir     string
+	dataDir string
+	config  string
+	m       *master.Master
+	// natsAddr keeps the NATS port across restarts, so workers reconnect.
+	natsAddr string
+	cancel   context.CancelFunc
+	done    chan error
+}
+
+type farmOpts struct {
+	heartbeatTimeout string
+	gitDirs          [3]string
+}
+
+func writeFarmConfig(t *testing.T, dir string, o farmOpts) string {
+	t.Helper()
+	if o.heartbeatTimeout == "" {
+		o.heartbeatTimeout = "30s"
+	}
+	for i := range o.gitDirs {
+		if o.gitDirs[i] == "" {
+			o.gitDirs[i] = filepath.Join(dir, "src", []string{"liba", "libb", "app"}[i])
+		}
+	}
+	for _, w := range []string{"w1", "w2", "w3"} {
+		if err := os.WriteFile(filepath.Join(dir, w+".token"), []byte("secret-"+w+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(dir, "farm.yaml")
+	cfg := fmt.Sprintf(farmYAML, o.heartbeatTimeout, o.gitDirs[0], o.gitDirs[1], o.gitDirs[2])
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newFarm(t *testing.T, o farmOpts) *farm {
+	t.Helper()
+	dir := t.TempDir()
+	return startFarm(t, dir, writeFarmConfig(t, dir, o))
+}
+
+// startFarm runs a master on config with its data under dir.
+func startFarm(t *testing.T, dir, config string) *farm {
+	t.Helper()
+	f := &farm{t: t, dir: dir, dataDir: filepath.Join(dir, "data"), config: config}
+	f.start()
+	return f
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("KILN_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// start runs the master on the farm's data dir (again, after stop).
+func (f *farm) start() {
+	f.t.Helper()
+	if f.natsAddr == "" {
+		f.natsAddr = "127.0.0.1:0"
+	}
+	m, err := master.New(master.Options{ConfigPath: f.config, DataDir: f.dataDir, HTTPAddr: "127.0.0.1:0", NATSAddr: f.natsAddr, Logger: testLogger(f.t)})
+	if err != nil {
+		f.t.Fatalf("start master: %v", err)
+	}
+	f.natsAddr = strings.TrimPrefix(m.NATSURL(), "nats://")
+	ctx, cancel := context.WithCancel(context.Background())
+	f.m, f.cancel, f.done = m, cancel, make(chan error, 1)
+	go func() { f.done <- m.Run(ctx) }()
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer rcancel()
+	if err := m.Ready(rctx); err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(f.stop)
+}
+
+// stop shuts the master down and waits; safe to call twice.
+func (f *farm) stop() {
+	if f.cancel == nil {
+		return
+	}
+	f.cancel()
+	if err := <-f.done; err != nil {
+		f.t.Errorf("master run: %v", err)
+	}
+	f.cancel = nil
+}
+
+func (f *farm) url(path string) string { return "http://" + f.m.HTTPAddr() + path }
+
+// call does an API request and decodes a JSON answer into out (if non-nil);
+// it returns the status code.
+func (f *farm) call(method, path string, body any, out any) int {
+	f.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = strings.NewReader(string(b))
+	}
+	req, _ := http.NewRequest(method, f.url(path), rd)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			f.t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (f *farm) force(component string) *api.ForceResult {
+	f.t.Helper()
+	var res api.ForceResult
+	if code := f.call("POST", "/api/v1/force", api.ForceRequest{Component: component}, &res); code != http.StatusCreated {
+		f.t.Fatalf("force %s: HTTP %d", component, code)
+	}
+	return &res
+}
+
+func (f *farm) build(id int64) *state.Build {
+	f.t.Helper()
+	b, err := f.m.Build(id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return b
+}
+
+// waitFinished waits until every listed build is terminal.
+func (f *farm) waitFinished(timeout time.Duration, ids ...int64) []*state.Build {
+	f.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var out []*state.Build
+		done := true
+		for _, id := range ids {
+			b := f.build(id)
+			out = append(out, b)
+			done = done && state.Terminal(b.Status)
+		}
+		if done {
+			return out
+		}
+		if time.Now().After(deadline) {
+			for _, b := range out {
+				f.t.Logf("build %d %s: %s %s", b.ID, b.Builder, b.Status, b.Summary)
+			}
+			f.t.Fatalf("builds not finished after %s", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitFor polls cond (tests only: the master itself never polls).
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func itoa(id int64) string { return strconv.FormatInt(id, 10) }
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func apiForce(component string) api.ForceRequest { return api.ForceRequest{Component: component} }

@@ -1,0 +1,598 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kiln-build/kiln/master/hooks"
+)
+
+// gitHandler serves bare repositories under root over git's smart HTTP
+// protocol, through git http-backend as a CGI program.
+func gitHandler(t *testing.T, root string) http.Handler {
+	t.Helper()
+	gitBin, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("git not installed")
+	}
+	return &cgi.Handler{
+		Path: gitBin,
+		Args: []string{"http-backend"},
+		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
+		// Polls racing a test's cleanup make git complain about the
+		// vanished repository.
+		Stderr: io.Discard,
+	}
+}
+
+// workspace is a bare repository under a served root plus a clone to
+// commit from.
+type workspace struct {
+	t    *testing.T
+	home string
+	bare string
+	work string
+}
+
+func newWorkspace(t *testing.T, root, name string) *workspace {
+	return newWorkspaceHead(t, root, name, "main")
+}
+
+// newWorkspaceHead makes a workspace whose served HEAD points at head.
+func newWorkspaceHead(t *testing.T, root, name, head string) *workspace {
+	t.Helper()
+	w := &workspace{t: t, home: t.TempDir(), bare: filepath.Join(root, name), work: filepath.Join(t.TempDir(), "work")}
+	w.git("", "init", "-q", "--bare", "-b", head, w.bare)
+	w.git("", "init", "-q", "-b", head, w.work)
+	w.git(w.work, "remote", "add", "origin", w.bare)
+	return w
+}
+
+func (w *workspace) git(dir string, args ...string) string {
+	w.t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"HOME="+w.home, "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=Kiln Test", "GIT_AUTHOR_EMAIL=test@kiln.invalid",
+		"GIT_COMMITTER_NAME=Kiln Test", "GIT_COMMITTER_EMAIL=test@kiln.invalid")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commit makes a commit on branch, pushes it and returns its id.
+func (w *workspace) commit(branch, msg string) string {
+	w.t.Helper()
+	w.git(w.work, "checkout", "-q", "-B", branch)
+	w.git(w.work, "commit", "-q", "--allow-empty", "-m", msg)
+	w.git(w.work, "push", "-q", "origin", branch)
+	return w.git(w.work, "rev-parse", "HEAD")
+}
+
+// tag makes an annotated tag of HEAD, pushes it and returns the commit.
+func (w *workspace) tag(name string) string {
+	w.t.Helper()
+	w.git(w.work, "tag", "-a", "-m", "release "+name, name)
+	w.git(w.work, "push", "-q", "origin", name)
+	return w.git(w.work, "rev-parse", "HEAD")
+}
+
+type collector struct {
+	mu      sync.Mutex
+	changes []hooks.Change
+	err     error
+}
+
+func (c *collector) sink(_ context.Context, ch hooks.Change) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	c.changes = append(c.changes, ch)
+	return nil
+}
+
+func (c *collector) setErr(err error) {
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+}
+
+// summary is what a test asserts on: component, ref, revision, source kind.
+type summary struct{ component, branch, tag, revision, kind string }
+
+func (c *collector) take() []summary {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []summary
+	for _, ch := range c.changes {
+		out = append(out, summary{ch.Component, ch.Branch, ch.Tag, ch.Revision, ch.Source.Kind})
+	}
+	c.changes = nil
+	return out
+}
+
+// expect waits until exactly want has arrived, then a few more poll
+// intervals to catch any extra change.
+func (c *collector) expect(t *testing.T, settle time.Duration, want ...summary) {
+	t.Helper()
+	var got []summary
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		got = append(got, c.take()...)
+	}
+	time.Sleep(settle)
+	got = append(got, c.take()...)
+	if len(want) == 0 {
+		want = nil
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("changes:\n got %v\nwant %v", got, want)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// run starts p and returns a stop function that waits for Run to return.
+func run(t *testing.T, p *Poller) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("Run did not return after cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func statusOf(p *Poller, url string) Status {
+	key, _ := hooks.RepoKey(url)
+	for _, s := range p.Status() {
+		if s.Key == key {
+			return s
+		}
+	}
+	return Status{}
+}
+
+func newPoller(t *testing.T, o Options) *Poller {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = quietLogger()
+	}
+	p, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPollerReportsEachNewCommit(t *testing.T) {
+	root := t.TempDir()
+	srv := httptest.NewServer(gitHandler(t, root))
+	defer srv.Close()
+	ws := newWorkspace(t, root, "opencore.git")
+	ws.commit("main", "initial")
+	url := srv.URL + "/opencore.git"
+
+	const interval = 30 * time.Millisecond
+	col := &collector{}
+	p := newPoller(t, Options{Sink: col.sink, Interval: interval, Jitter: -1})
+	repos, err := Group([]hooks.Component{
+		{Name: "opencore", Repo: url},
+		{Name: "opencore-dev", Repo: url + "/", Branches: []string{"dev"}},
+	})
+	if err != nil || len(repos) != 1 {
+		t.Fatalf("Group: %v, %d repos; want one shared repository", err, len(repos))
+	}
+	if err := p.Update(repos); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p)
+
+	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
+	col.expect(t, 3*interval) // first sight records main without a change
+	if s := statusOf(p, url); s.LastError != "" || s.LastPoll.IsZero() || !s.NextPoll.After(s.LastPoll) {
+		t.Fatalf("status after first poll: %+v", s)
+	}
+
+	for i := range 3 {
+		rev := ws.commit("main", "change "+string(rune('a'+i)))
+		col.expect(t, 3*interval, summary{"opencore", "main", "", rev, hooks.KindPoller})
+	}
+
+	devRev := ws.commit("dev", "a new branch")
+	col.expect(t, 3*interval, summary{"opencore-dev", "dev", "", devRev, hooks.KindPoller})
+
+	tagged := ws.tag("v1.0")
+	col.expect(t, 3*interval,
+		summary{"opencore", "", "v1.0", tagged, hooks.KindPoller},
+		summary{"opencore-dev", "", "v1.0", tagged, hooks.KindPoller})
+
+	if s := statusOf(p, url); s.LastChange.IsZero() || !reflect.DeepEqual(s.Components, []string{"opencore", "opencore-dev"}) {
+		t.Errorf("status: %+v", s)
+	}
+}
+
+func TestPollerPokeAndNotify(t *testing.T) {
+	root := t.TempDir()
+	srv := httptest.NewServer(gitHandler(t, root))
+	defer srv.Close()
+	ws := newWorkspace(t, root, "libgrace.git")
+	ws.commit("main", "initial")
+	url := srv.URL + "/libgrace.git"
+
+	col := &collector{}
+	// An hour between polls: anything seen below was asked for.
+	p := newPoller(t, Options{Sink: col.sink, Interval: time.Hour})
+	if err := p.Update([]Repo{{URL: url, Components: []hooks.Component{{Name: "libgrace", Repo: url}}}}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p)
+	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
+
+	rev := ws.commit("main", "poked")
+	p.Poke(url)
+	col.expect(t, 50*time.Millisecond, summary{"libgrace", "main", "", rev, hooks.KindPoller})
+
+	// A webhook already reported this one: the poll it triggers is silent.
+	waitFor(t, "the poked poll", func() bool { return statusOf(p, url).Polls == 2 })
+	rev = ws.commit("main", "hooked")
+	p.Notify("ssh://git@127.0.0.1:2222/libgrace.git", "refs/heads/main", rev)
+	waitFor(t, "the notified poll", func() bool { return statusOf(p, url).Polls == 3 })
+	col.expect(t, 50*time.Millisecond)
+
+	p.Poke("https://unknown.example/repo") // ignored, must not block
+}
+
+func TestPollerFirstSightOption(t *testing.T) {
+	root := t.TempDir()
+	srv := httptest.NewServer(gitHandler(t, root))
+	defer srv.Close()
+	ws := newWorkspace(t, root, "widget.git")
+	rev := ws.commit("main", "initial")
+	url := srv.URL + "/widget.git"
+
+	col := &collector{}
+	p := newPoller(t, Options{Sink: col.sink, Interval: time.Hour, EmitOnFirstSight: true})
+	if err := p.Update([]Repo{{URL: url, Components: []hooks.Component{{Name: "widget", Repo: url}}}}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p)
+	col.expect(t, 50*time.Millisecond, summary{"widget", "main", "", rev, hooks.KindPoller})
+}
+
+func TestPollerSinkFailureRetries(t *testing.T) {
+	root := t.TempDir()
+	srv := httptest.NewServer(gitHandler(t, root))
+	defer srv.Close()
+	ws := newWorkspace(t, root, "pkgtool.git")
+	ws.commit("main", "initial")
+	url := srv.URL + "/pkgtool.git"
+
+	col := &collector{}
+	p := newPoller(t, Options{Sink: col.sink, Interval: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, Jitter: -1})
+	if err := p.Update([]Repo{{URL: url, Components: []hooks.Component{{Name: "pkgtool", Repo: url}}}}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p)
+	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
+
+	col.setErr(errors.New("not the leader"))
+	rev := ws.commit("main", "while refused")
+	waitFor(t, "a refused report", func() bool { return statusOf(p, url).Failures > 0 })
+	if s := statusOf(p, url); !strings.Contains(s.LastError, "not the leader") {
+		t.Fatalf("last error %q", s.LastError)
+	}
+	col.setErr(nil)
+	col.expect(t, 100*time.Millisecond, summary{"pkgtool", "main", "", rev, hooks.KindPoller})
+	waitFor(t, "recovery", func() bool { return statusOf(p, url).Failures == 0 })
+}
+
+func TestPollerBacksOffAndRecovers(t *testing.T) {
+	root := t.TempDir()
+	ws := newWorkspace(t, root, "legacy.git")
+	ws.commit("main", "initial")
+
+	// A loopback port nobody listens on, that the server takes later.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	url := "http://" + addr + "/legacy.git"
+
+	const interval, maxBackoff = 20 * time.Millisecond, 160 * time.Millisecond
+	col := &collector{}
+	p := newPoller(t, Options{Sink: col.sink, Interval: interval, MaxBackoff: maxBackoff, Jitter: -1, Timeout: time.Second})
+	if err := p.Update([]Repo{{URL: url, Components: []hooks.Component{{Name: "legacy", Repo: url}}}}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p)
+
+	seen := map[int]time.Duration{}
+	waitFor(t, "five failures", func() bool {
+		s := statusOf(p, url)
+		if s.Failures > 0 {
+			seen[s.Failures] = s.NextPoll.Sub(s.LastPoll)
+		}
+		return s.Failures >= 5
+	})
+	want := map[int]time.Duration{1: 40 * time.Millisecond, 2: 80 * time.Millisecond, 3: maxBackoff, 4: maxBackoff}
+	for n, d := range want {
+		if got, ok := seen[n]; ok && got != d {
+			t.Errorf("after %d failures the next poll is in %v, want %v", n, got, d)
+		}
+	}
+	if s := statusOf(p, url); !strings.Contains(s.LastError, "ls-remote") {
+		t.Errorf("last error %q", s.LastError)
+	}
+
+	l, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	}
+	srv := &http.Server{Handler: gitHandler(t, root)}
+	go srv.Serve(l)
+	defer srv.Close()
+
+	waitFor(t, "recovery", func() bool { s := statusOf(p, url); return s.Failures == 0 && s.Refs == 1 })
+	if s := statusOf(p, url); s.LastError != "" || s.NextPoll.Sub(s.LastPoll) != interval {
+		t.Errorf("after recovery: %+v", s)
+	}
+	rev := ws.commit("main", "after the outage")
+	col.expect(t, 3*interval, summary{"legacy", "main", "", rev, hooks.KindPoller})
+}
+
+func TestPollerUpdate(t *testing.T) {
+	root := t.TempDir()
+	srv := httptest.NewServer(gitHandler(t, root))
+	defer srv.Close()
+	a := newWorkspace(t, root, "a.git")
+	a.commit("main", "a")
+	b := newWorkspace(t, root, "b.git")
+	b.commit("main", "b")
+	urlA, urlB := srv.URL+"/a.git", srv.URL+"/b.git"
+
+	const interval = 20 * time.Millisecond
+	col := &collector{}
+	p := newPoller(t, Options{Sink: col.sink, Interval: interval, Jitter: -1})
+	stop := run(t, p)
+	if err := p.Update([]Repo{
+		{URL: urlA, Components: []hooks.Component{{Name: "a1", Repo: urlA}}},
+		{URL: urlB, Components: []hooks.Component{{Name: "b1", Repo: urlB}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both seeded", func() bool { return statusOf(p, urlA).Refs == 1 && statusOf(p, urlB).Refs == 1 })
+
+	if err := p.Update([]Repo{{URL: "not a url"}}); err == nil {
+		t.Fatal("Update accepted a bad URL")
+	}
+	if n := len(p.Status()); n != 2 {
+		t.Fatalf("a refused Update changed the pollers: %d left", n)
+	}
+	if err := p.Update([]Repo{{URL: urlA}, {URL: urlA + "/"}}); err == nil {
+		t.Fatal("Update accepted one repository twice")
+	}
+
+	// Drop b, give a another component: a keeps what it saw, so its next
+	// commit is a change for the new component and nothing else is.
+	if err := p.Update([]Repo{{URL: urlA, Components: []hooks.Component{{Name: "a2", Repo: urlA}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Status(); len(st) != 1 || st[0].Refs != 1 || !reflect.DeepEqual(st[0].Components, []string{"a2"}) {
+		t.Fatalf("status after update: %+v", st)
+	}
+	b.commit("main", "b moves unwatched")
+	rev := a.commit("main", "a moves")
+	col.expect(t, 5*interval, summary{"a2", "main", "", rev, hooks.KindPoller})
+
+	stop()
+	// Stopped, Update still records the set; Run picks it up again.
+	if err := p.Update([]Repo{{URL: urlB, Components: []hooks.Component{{Name: "b1", Repo: urlB}}}}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p)
+	waitFor(t, "b polled again", func() bool { return statusOf(p, urlB).Refs == 1 })
+	if len(p.Status()) != 1 {
+		t.Errorf("status: %+v", p.Status())
+	}
+}
+
+func TestRunTwice(t *testing.T) {
+	p := newPoller(t, Options{Sink: (&collector{}).sink})
+	run(t, p)
+	time.Sleep(10 * time.Millisecond)
+	if err := p.Run(context.Background()); !errors.Is(err, ErrRunning) {
+		t.Errorf("second Run: %v, want ErrRunning", err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		interval, limit time.Duration
+		failures        int
+		want            time.Duration
+	}{
+		{time.Minute, 30 * time.Minute, 0, time.Minute},
+		{time.Minute, 30 * time.Minute, 1, 2 * time.Minute},
+		{time.Minute, 30 * time.Minute, 4, 16 * time.Minute},
+		{time.Minute, 30 * time.Minute, 5, 30 * time.Minute},
+		{time.Minute, 30 * time.Minute, 1000, 30 * time.Minute},
+		{time.Hour, 30 * time.Minute, 3, time.Hour}, // never faster than the interval
+	}
+	for _, tt := range tests {
+		if got := backoff(tt.interval, tt.limit, tt.failures); got != tt.want {
+			t.Errorf("backoff(%v, %v, %d) = %v, want %v", tt.interval, tt.limit, tt.failures, got, tt.want)
+		}
+	}
+	for range 100 {
+		if d := jitter(time.Minute, 0.1); d < 54*time.Second || d > 66*time.Second {
+			t.Fatalf("jitter(1m, 0.1) = %v", d)
+		}
+	}
+}
+
+func TestPollerSeed(t *testing.T) {
+	root := t.TempDir()
+	srv := httptest.NewServer(gitHandler(t, root))
+	defer srv.Close()
+	ws := newWorkspace(t, root, "grace.git")
+	reported := ws.commit("main", "reported by the old leader")
+	ws.tag("v0.9")
+	missed := ws.commit("main", "pushed during the failover")
+	ws.commit("dev", "never reported")
+	url := srv.URL + "/grace.git"
+
+	col := &collector{}
+	var mu sync.Mutex
+	var asked []string
+	p := newPoller(t, Options{
+		Sink:     col.sink,
+		Interval: time.Hour,
+		Seed: func(repoURL string) map[string]string {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = append(asked, repoURL)
+			return map[string]string{"refs/heads/main": reported}
+		},
+	})
+	comps := []hooks.Component{{Name: "grace", Repo: url, Branches: []string{"main", "dev"}}}
+	if err := p.Update([]Repo{{URL: url, Components: comps}}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p)
+	// main moved since the seed: a change. dev and the tag were never
+	// seeded: first sight, recorded quietly.
+	col.expect(t, 50*time.Millisecond, summary{"grace", "main", "", missed, hooks.KindPoller})
+	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Polls == 1 })
+	p.Poke(url)
+	waitFor(t, "a second poll", func() bool { return statusOf(p, url).Polls == 2 })
+	col.expect(t, 50*time.Millisecond)
+	if s := statusOf(p, url); s.Refs != 3 {
+		t.Errorf("%d refs recorded, want main, dev and v0.9", s.Refs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !reflect.DeepEqual(asked, []string{url}) {
+		t.Errorf("Seed asked for %v, want once for %s", asked, url)
+	}
+}
+
+func TestPollerDefaultBranchFromHEAD(t *testing.T) {
+	root := t.TempDir()
+	srv := httptest.NewServer(gitHandler(t, root))
+	defer srv.Close()
+	ws := newWorkspaceHead(t, root, "trunky.git", "trunk")
+	ws.commit("trunk", "initial")
+	ws.commit("main", "a branch that is not the default here")
+	url := srv.URL + "/trunky.git"
+
+	const interval = 20 * time.Millisecond
+	col := &collector{}
+	p := newPoller(t, Options{Sink: col.sink, Interval: interval, Jitter: -1})
+	if err := p.Update([]Repo{{URL: url, Components: []hooks.Component{{Name: "trunky", Repo: url}}}}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p)
+	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 2 })
+
+	ws.commit("main", "not built: main is not the default branch")
+	rev := ws.commit("trunk", "built")
+	col.expect(t, 3*interval, summary{"trunky", "trunk", "", rev, hooks.KindPoller})
+}
+
+// TestPollerParallel checks that no more than Parallel ls-remotes are in
+// flight, however many repositories there are.
+func TestPollerParallel(t *testing.T) {
+	root := t.TempDir()
+	var mu sync.Mutex
+	inFlight, peak := 0, 0
+	backend := gitHandler(t, root)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inFlight++
+		peak = max(peak, inFlight)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		backend.ServeHTTP(w, r)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	var comps []hooks.Component
+	for i := range 6 {
+		name := string(rune('a'+i)) + ".git"
+		newWorkspace(t, root, name).commit("main", "initial")
+		comps = append(comps, hooks.Component{Name: name, Repo: srv.URL + "/" + name})
+	}
+	repos, err := Group(comps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPoller(t, Options{Sink: (&collector{}).sink, Interval: time.Hour, Parallel: 2})
+	if err := p.Update(repos); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p)
+	waitFor(t, "every repository polled", func() bool {
+		for _, s := range p.Status() {
+			if s.Refs != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if peak > 2 {
+		t.Errorf("%d ls-remotes at once, want at most 2", peak)
+	}
+	if peak < 2 {
+		t.Errorf("peak %d: the test did not exercise the limit", peak)
+	}
+}

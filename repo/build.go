@@ -1,0 +1,258 @@
+package repo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kiln-build/kiln/repo/apt"
+	"github.com/kiln-build/kiln/repo/pkgmeta"
+	"github.com/kiln-build/kiln/repo/yum"
+)
+
+// poolDir is the channel's shared, append-only package pool. Version trees
+// reach it through one symlink per archive, so a publish adds links only
+// for new packages instead of relinking every package of the channel.
+const poolDir = "pool"
+
+// build is the state of one publish while its tree is being filled.
+type build struct {
+	p       *Publisher
+	t       *tree
+	cache   *indexCache
+	channel string
+	prev    string // absolute path of the served version, "" if none
+	now     time.Time
+	pool    map[string]string // pool path (channel-relative) → sha256, "-" for other content
+	loc     map[*pkgmeta.Package]string
+}
+
+// fill places the package files in the pool, writes every index into t
+// and returns the manifest. Indexes of different trees render concurrently.
+func (p *Publisher) fill(ctx context.Context, channel string, t *tree, pl *plan, prev string, now time.Time) ([]ManifestTarget, error) {
+	c := p.caches[channel]
+	if c == nil {
+		c = &indexCache{}
+		p.caches[channel] = c
+	}
+	if p.pools[channel] == nil {
+		p.pools[channel] = map[string]string{}
+	}
+	c.begin()
+	b := &build{p: p, t: t, cache: c, channel: channel, prev: prev, now: now, pool: p.pools[channel], loc: map[*pkgmeta.Package]string{}}
+
+	var all []TargetContents
+	for _, d := range pl.dists {
+		all = append(all, d.targets...)
+	}
+	all = append(all, pl.yum...)
+	manifest := make([]ManifestTarget, len(all))
+	t0 := time.Now()
+	for i, tc := range all {
+		mt, err := b.placePackages(ctx, tc)
+		if err != nil {
+			return nil, err
+		}
+		manifest[i] = mt
+		if err := b.manifestFile(tc.Target, mt); err != nil {
+			return nil, err
+		}
+	}
+
+	t1 := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, len(pl.dists)+len(pl.yum))
+	for i, d := range pl.dists {
+		wg.Go(func() { errs[i] = b.aptDist(ctx, d) })
+	}
+	for i, tc := range pl.yum {
+		wg.Go(func() { errs[len(pl.dists)+i] = b.yumRepo(ctx, tc) })
+	}
+	wg.Wait()
+	fmt.Fprintln(os.Stderr, "TIMING place", t1.Sub(t0), "render", time.Since(t1))
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	c.end()
+	return manifest, nil
+}
+
+// placePackages makes sure every package of a target is in the store and
+// the pool, and links the target's pool directory into the version.
+func (b *build) placePackages(ctx context.Context, tc TargetContents) (ManifestTarget, error) {
+	t := tc.Target
+	mt := ManifestTarget{Target: t}
+	sub := "Packages"
+	if t.Format == pkgmeta.Deb {
+		sub = path.Join("pool", t.codename())
+	}
+	shared := path.Join(poolDir, t.Dir(), sub)
+	if err := os.MkdirAll(filepath.Join(b.p.channelDir(b.channel), filepath.FromSlash(shared)), 0o755); err != nil {
+		return mt, fmt.Errorf("pool %s: %w", shared, err)
+	}
+	// From <version>/<dir>/<sub> back up to the channel directory.
+	up := strings.Repeat("../", strings.Count(path.Join(t.Dir(), sub), "/")+1)
+	b.t.symlink(path.Join(t.Dir(), sub), up+shared)
+	for _, pkg := range tc.Packages {
+		if err := ctx.Err(); err != nil {
+			return mt, err
+		}
+		var canon string
+		if t.Format == pkgmeta.Deb {
+			canon = apt.PoolPath(t.codename(), pkg)
+		} else {
+			canon = yum.Location(pkg)
+		}
+		rel, err := b.poolPath(t.Dir(), canon, pkg)
+		if err != nil {
+			return mt, err
+		}
+		b.loc[pkg] = rel
+		mt.Packages = append(mt.Packages, ManifestEntry{Name: pkg.Name, Version: pkg.FullVersion(), Arch: pkg.Arch,
+			Path: path.Join(t.Dir(), rel), SHA256: pkg.SHA256, Size: pkg.Size})
+	}
+	return mt, nil
+}
+
+// poolPath returns where pkg lives under dir: its canonical path, or, when
+// a different file already holds that name (a rebuild of the same version
+// while the old build is still served by a kept version), a path with a
+// sha256 directory. Pool files are never overwritten.
+func (b *build) poolPath(dir, canon string, pkg *pkgmeta.Package) (string, error) {
+	hashed := path.Join(path.Dir(canon), "sha256-"+pkg.SHA256[:16], path.Base(canon))
+	for _, rel := range []string{canon, hashed} {
+		key := path.Join(dir, rel)
+		if sum, ok := b.pool[key]; ok {
+			if sum == pkg.SHA256 {
+				return rel, nil
+			}
+			continue
+		}
+		if err := b.p.st.putFile(pkg.Path, pkg.SHA256, pkg.Size); err != nil {
+			return "", err
+		}
+		abs := filepath.Join(b.p.channelDir(b.channel), poolDir, filepath.FromSlash(key))
+		fi, err := os.Lstat(abs)
+		if errors.Is(err, os.ErrNotExist) {
+			if err := b.p.st.link(pkg.SHA256, abs); err != nil {
+				return "", err
+			}
+			b.pool[key] = pkg.SHA256
+			return rel, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("pool %s: %w", key, err)
+		}
+		obj, err := os.Lstat(b.p.st.object(pkg.SHA256))
+		if err == nil && os.SameFile(fi, obj) {
+			b.pool[key] = pkg.SHA256
+			return rel, nil
+		}
+		b.pool[key] = "-"
+	}
+	return "", fmt.Errorf("%w: %s: pool paths %s taken by other files", ErrInvalid, pkg.FileName, canon)
+}
+
+// manifestFile records a target's package list in the version, reusing
+// the stored JSON when the list did not change.
+func (b *build) manifestFile(t Target, mt ManifestTarget) error {
+	name := path.Join(".kiln", manifestName(t))
+	parts := []string{"manifest", name}
+	for _, e := range mt.Packages {
+		parts = append(parts, e.SHA256, e.Path)
+	}
+	key := fingerprint(parts...)
+	files, ok := b.cache.get(b.p.st, key)
+	if !ok {
+		data, err := json.Marshal(mt)
+		if err != nil {
+			return fmt.Errorf("manifest of %s: %w", t, err)
+		}
+		f, err := b.index(name, data)
+		if err != nil {
+			return err
+		}
+		files = []cachedFile{f}
+		b.cache.put(key, files, nil)
+	}
+	return b.place(files)
+}
+
+func manifestName(t Target) string {
+	return fmt.Sprintf("%s_%s_%s_%s.json", t.Format, t.Distro, t.Version, t.Arch)
+}
+
+// place records cached or fresh index files in the tree.
+func (b *build) place(files []cachedFile) error {
+	for _, f := range files {
+		if err := b.t.add(f.path, f.sum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// index stores one index file and returns its record.
+func (b *build) index(rel string, data []byte) (cachedFile, error) {
+	sum, err := b.p.st.putBytes(data)
+	if err != nil {
+		return cachedFile{}, err
+	}
+	return cachedFile{path: rel, sum: sum, size: int64(len(data))}, nil
+}
+
+// archPackages lists what binary-<arch>/Packages shows: the arch's own
+// packages plus every Architecture: all package of the dist, each file once.
+func archPackages(d *aptDist, arch string) []*pkgmeta.Package {
+	seen := map[string]bool{}
+	var out []*pkgmeta.Package
+	targets := append([]TargetContents(nil), d.targets...)
+	sort.Slice(targets, func(i, j int) bool { return targets[i].Target.Arch < targets[j].Target.Arch })
+	for _, tc := range targets {
+		for _, p := range tc.Packages {
+			if (p.Arch == arch || p.IsArchIndependent()) && !seen[p.FileName] {
+				seen[p.FileName] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sortPackages(out)
+	return out
+}
+
+// sortPackages orders by name, version and architecture, as both index
+// formats list packages.
+func sortPackages(ps []*pkgmeta.Package) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Name != ps[j].Name {
+			return ps[i].Name < ps[j].Name
+		}
+		if c := pkgmeta.Compare(ps[i], ps[j]); c != 0 {
+			return c < 0
+		}
+		return ps[i].Arch < ps[j].Arch
+	})
+}
+
+func (b *build) sign(ctx context.Context, key string, data []byte, clear bool) ([]byte, error) {
+	if clear {
+		out, err := b.p.signer.Clearsign(ctx, key, data)
+		if err != nil {
+			return nil, fmt.Errorf("clearsign with key %q: %w", key, err)
+		}
+		return out, nil
+	}
+	out, err := b.p.signer.DetachSign(ctx, key, data)
+	if err != nil {
+		return nil, fmt.Errorf("sign with key %q: %w", key, err)
+	}
+	return out, nil
+}

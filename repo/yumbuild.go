@@ -1,0 +1,97 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+
+	"github.com/kiln-build/kiln/repo/pkgmeta"
+	"github.com/kiln-build/kiln/repo/yum"
+)
+
+// yumKinds are the repodata files written, in repomd.xml order.
+var yumKinds = []struct {
+	name   string
+	header func(*bytes.Buffer, int)
+	footer func(*bytes.Buffer)
+	pkg    func(*bytes.Buffer, yum.Entry)
+}{
+	{"primary", yum.PrimaryHeader, yum.PrimaryFooter, yum.PrimaryPackage},
+	{"filelists", yum.FilelistsHeader, yum.FilelistsFooter, yum.FilelistsPackage},
+	{"other", yum.OtherHeader, yum.OtherFooter, yum.OtherPackage},
+}
+
+// yumRepo writes repodata/ of one target: the three gzip'd XML files named
+// by their checksum, repomd.xml and its detached signature. An unchanged
+// package list reuses the previous repodata, signature included.
+func (b *build) yumRepo(ctx context.Context, tc TargetContents) error {
+	dir := tc.Target.Dir()
+	pkgs := append([]*pkgmeta.Package(nil), tc.Packages...)
+	sortPackages(pkgs)
+	entries := make([]yum.Entry, len(pkgs))
+	ids := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		entries[i] = yum.Entry{Pkg: p, Location: b.loc[p]}
+		// The file time is part of primary.xml but not of the checksum.
+		ids[i] = fmt.Sprintf("%s %s %d", p.SHA256, entries[i].Location, p.RPM.FileTime)
+	}
+	key := fingerprint(append([]string{"yum", dir, tc.Target.Key}, ids...)...)
+	files, ok := b.cache.get(b.p.st, key)
+	if !ok {
+		var chunks []string
+		var err error
+		if files, chunks, err = b.renderRepodata(ctx, dir, tc.Target.Key, entries, ids); err != nil {
+			return fmt.Errorf("yum %s: %w", dir, err)
+		}
+		b.cache.put(key, files, chunks)
+	}
+	return b.place(files)
+}
+
+func (b *build) renderRepodata(ctx context.Context, dir, signKey string, entries []yum.Entry, ids []string) ([]cachedFile, []string, error) {
+	records := make([]yum.Record, len(yumKinds))
+	files := make([]cachedFile, len(yumKinds), len(yumKinds)+2)
+	var chunks []string
+	for i, k := range yumKinds {
+		var header, footer bytes.Buffer
+		k.header(&header, len(entries))
+		k.footer(&footer)
+		r, err := b.renderChunked(chunkSpec{
+			kind:   k.name,
+			n:      len(entries),
+			name:   func(i int) string { return entries[i].Pkg.Name },
+			id:     func(i int) string { return ids[i] },
+			render: func(buf *bytes.Buffer, i int) { k.pkg(buf, entries[i]) },
+		}, header.Bytes(), footer.Bytes())
+		if err != nil {
+			return nil, nil, err
+		}
+		chunks = append(chunks, r.keys...)
+		sum := sumHex(r.gz)
+		loc := path.Join("repodata", sum+"-"+k.name+".xml.gz")
+		f, err := b.index(path.Join(dir, loc), r.gz)
+		if err != nil {
+			return nil, nil, err
+		}
+		files[i] = f
+		records[i] = yum.Record{Type: k.name, Location: loc, SHA256: sum, Size: int64(len(r.gz)),
+			OpenSHA256: r.sum, OpenSize: r.size, Timestamp: b.now.Unix()}
+	}
+	repomd := yum.Repomd(b.now.Unix(), records)
+	sig, err := b.sign(ctx, signKey, repomd, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"repomd.xml", repomd}, {"repomd.xml.asc", sig}} {
+		cf, err := b.index(path.Join(dir, "repodata", f.name), f.data)
+		if err != nil {
+			return nil, nil, err
+		}
+		files = append(files, cf)
+	}
+	return files, chunks, nil
+}

@@ -1,0 +1,83 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/kiln-build/kiln/protocol"
+)
+
+// Upload collects the files matching the step's artifact globs (relative to
+// the workspace) for the worker to store. A glob matching nothing fails the
+// step: a build that was meant to make a package and made none is broken.
+//
+// Without globs it takes the packages of the job's format from dist/, where
+// packaging steps put what they build, so the default step lists of the
+// build kinds need no per-component configuration.
+type Upload struct{}
+
+// defaultArtifacts are the globs of an upload step that names none.
+var defaultArtifacts = map[string][]string{
+	"apt": {"dist/*.deb"},
+	"yum": {"dist/*.rpm"},
+}
+
+// ErrNoArtifacts is returned when a glob matched no file.
+var ErrNoArtifacts = errors.New("no file matched")
+
+func (Upload) Run(_ context.Context, env *Env, spec protocol.Step) (Outcome, error) {
+	fail := func(err error) (Outcome, error) { return Outcome{Summary: err.Error()}, err }
+	patterns := spec.Artifacts
+	if len(patterns) == 0 {
+		patterns = defaultArtifacts[env.Job.Format]
+	}
+	if len(patterns) == 0 {
+		return fail(fmt.Errorf("upload: no artifacts globs given, and job format %q implies none", env.Job.Format))
+	}
+	seen := map[string]bool{}
+	var out []File
+	for _, g := range patterns {
+		if _, err := env.Path(g); err != nil {
+			return fail(fmt.Errorf("upload %q: %w", g, err))
+		}
+		matches, err := filepath.Glob(filepath.Join(env.Workspace, g))
+		if err != nil {
+			return fail(fmt.Errorf("upload %q: %w", g, err))
+		}
+		n := 0
+		for _, m := range matches {
+			rel, err := filepath.Rel(env.Workspace, m)
+			if err != nil {
+				return fail(fmt.Errorf("upload %q: %w", m, err))
+			}
+			real, err := env.Path(rel)
+			if err != nil {
+				return fail(fmt.Errorf("upload %q: %w", g, err))
+			}
+			fi, err := os.Stat(real)
+			if err != nil {
+				return fail(fmt.Errorf("upload %s: %w", rel, err))
+			}
+			if !fi.Mode().IsRegular() {
+				continue
+			}
+			n++
+			if !seen[rel] {
+				seen[rel] = true
+				out = append(out, File{Name: rel, Path: real})
+			}
+		}
+		if n == 0 {
+			return fail(fmt.Errorf("upload %q: %w", g, ErrNoArtifacts))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	for _, f := range out {
+		env.Logf("artifact %s", f.Name)
+	}
+	return Outcome{Summary: fmt.Sprintf("%d artifact(s)", len(out)), Artifacts: out}, nil
+}

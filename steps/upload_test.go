@@ -1,0 +1,62 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kiln-build/kiln/protocol"
+)
+
+func TestUpload(t *testing.T) {
+	tests := []struct {
+		name    string
+		format  string
+		globs   []string
+		want    []string
+		wantErr error
+	}{
+		{"globs, deduplicated and sorted", "", []string{"dist/*.deb", "dist/b_1.0_amd64.deb", "*.txt"}, []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb", "notes.txt"}, nil},
+		{"property in glob", "", []string{"dist/${prop.component}_*"}, []string{"dist/a_1.0_amd64.deb"}, nil},
+		{"parent escape", "", []string{"../*"}, nil, ErrEscapesWorkspace},
+		{"absolute path", "", []string{"/etc/passwd"}, nil, ErrEscapesWorkspace},
+		{"symlink out of the workspace", "", []string{"leak/*"}, nil, ErrEscapesWorkspace},
+		{"nothing matched", "", []string{"dist/*.rpm"}, nil, ErrNoArtifacts},
+		{"format's packages by default", "apt", nil, []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb"}, nil},
+		{"default finds no rpm", "yum", nil, nil, ErrNoArtifacts},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, _ := newTestEnv(t, protocol.Job{Component: "a", Format: tt.format})
+			for _, f := range []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb", "notes.txt"} {
+				writeFile(t, filepath.Join(env.Workspace, f), f)
+			}
+			outside := t.TempDir()
+			writeFile(t, filepath.Join(outside, "secret"), "x")
+			if err := os.Symlink(outside, filepath.Join(env.Workspace, "leak")); err != nil {
+				t.Fatal(err)
+			}
+			out, err := Run(context.Background(), env, protocol.Step{Type: "upload", Artifacts: tt.globs})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			var got []string
+			for _, f := range out.Artifacts {
+				got = append(got, f.Name)
+				if f.Path != filepath.Join(env.Workspace, f.Name) {
+					t.Errorf("%s read from %s", f.Name, f.Path)
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("artifacts %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("artifacts %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}
