@@ -457,3 +457,48 @@ func checkOrder(t *testing.T, m *Matrix) {
 		}
 	}
 }
+
+func TestAnchorsAndMergeKeys(t *testing.T) {
+	m := mustMatrix(t, `
+components:
+  - &base
+    name: a
+    git: x
+    priority: 3
+    tags: [big]
+    only: &deb [{distro: debian}]
+  - <<: *base
+    name: b
+    priority: 5
+  - {<<: [{name: ignored, kind: nfpm}, *base], name: c, only: *deb}
+`)
+	tests := []struct {
+		name     string
+		priority int
+		kind     string
+		builders int
+	}{
+		{"a", 3, "pbuilder", 4},
+		{"b", 5, "pbuilder", 4},
+		{"c", 3, "nfpm", 4},
+	}
+	for _, tt := range tests {
+		c, ok := m.Component(tt.name)
+		if !ok {
+			t.Fatalf("no component %s", tt.name)
+		}
+		bs := m.ComponentBuilders(tt.name)
+		if c.Priority != tt.priority || c.Git != filepath.Join(mustAbs(t, "."), "x") || !slices.Equal(c.Tags, []string{"big"}) || len(bs) != tt.builders || bs[0].Kind != tt.kind {
+			t.Errorf("%s: %+v with %d builders of kind %s", tt.name, c, len(bs), bs[0].Kind)
+		}
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}

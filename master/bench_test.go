@@ -55,6 +55,8 @@ type pipelineFigures struct {
 	p50, p99, maxLatency time.Duration
 	// The latency split: master (ready → assigned) and worker (assigned → step started).
 	masterP50, workerP50 time.Duration
+	// Per build on the worker: the step itself, and its end → result.
+	stepP50, wrapP50 time.Duration
 }
 
 // BenchmarkPipeline1000 runs 1,000 trivial builds on 4 in-process workers
@@ -70,12 +72,13 @@ func BenchmarkPipeline1000(b *testing.B) {
 	b.ReportMetric(float64(figs.first.Microseconds())/1000, "first-ms")
 	b.ReportMetric(float64(figs.p50.Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(figs.p99.Microseconds())/1000, "p99-ms")
-	fmt.Printf("pipeline: %d builds, %d workers × %d slots: wall %.2fs (Buildbot 3.7: %s, %.0f× faster), %.0f builds/s (Buildbot %.1f, %.0f×), first build started %.1fms after the change (Buildbot %s, %.0f×), dispatch ready→step started p50 %.2fms p99 %.2fms max %.2fms (p50 split: master ready→assigned %.2fms, worker assigned→step started %.2fms)\n",
+	fmt.Printf("pipeline: %d builds, %d workers × %d slots: wall %.2fs (Buildbot 3.7: %s, %.0f× faster), %.0f builds/s (Buildbot %.1f, %.0f×), first build started %.1fms after the change (Buildbot %s, %.0f×), dispatch ready→step started p50 %.2fms p99 %.2fms max %.2fms (p50 split: master ready→assigned %.2fms, worker assigned→step started %.2fms); per build p50: steps %.2fms, last step end→result %.2fms\n",
 		figs.builds, workers, slots, figs.wall.Seconds(), buildbotWall, buildbotWall.Seconds()/figs.wall.Seconds(),
 		figs.perSecond, buildbotPerSecond, figs.perSecond/buildbotPerSecond,
 		float64(figs.first.Microseconds())/1000, buildbotFirst, buildbotFirst.Seconds()/figs.first.Seconds(),
 		float64(figs.p50.Microseconds())/1000, float64(figs.p99.Microseconds())/1000, float64(figs.maxLatency.Microseconds())/1000,
-		float64(figs.masterP50.Microseconds())/1000, float64(figs.workerP50.Microseconds())/1000)
+		float64(figs.masterP50.Microseconds())/1000, float64(figs.workerP50.Microseconds())/1000,
+		float64(figs.stepP50.Microseconds())/1000, float64(figs.wrapP50.Microseconds())/1000)
 }
 
 func runPipeline(b *testing.B, n, workers, slots int) pipelineFigures {
@@ -186,7 +189,9 @@ func figures(b *testing.B, change *state.Change, builds []*state.Build, slots in
 	}
 	var lat, mlat, wlat []time.Duration
 	for _, list := range byWorker {
-		slices.SortFunc(list, func(x, y *state.Build) int { return x.Attempts[len(x.Attempts)-1].Assigned.Compare(y.Attempts[len(y.Attempts)-1].Assigned) })
+		slices.SortFunc(list, func(x, y *state.Build) int {
+			return x.Attempts[len(x.Attempts)-1].Assigned.Compare(y.Attempts[len(y.Attempts)-1].Assigned)
+		})
 		free := &timeHeap{}
 		for range slots {
 			heap.Push(free, change.Created)
@@ -209,6 +214,18 @@ func figures(b *testing.B, change *state.Change, builds []*state.Build, slots in
 	slices.Sort(mlat)
 	slices.Sort(wlat)
 	f.masterP50, f.workerP50 = mlat[len(mlat)/2], wlat[len(wlat)/2]
+	var run, wrap []time.Duration
+	for _, bd := range builds {
+		if len(bd.Steps) == 0 {
+			continue
+		}
+		last := bd.Steps[len(bd.Steps)-1]
+		run = append(run, last.Ended.Sub(bd.Steps[0].Started))
+		wrap = append(wrap, bd.Ended.Sub(last.Ended))
+	}
+	slices.Sort(run)
+	slices.Sort(wrap)
+	f.stepP50, f.wrapP50 = run[len(run)/2], wrap[len(wrap)/2]
 	f.p50, f.p99, f.maxLatency = lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1]
 	return f
 }

@@ -70,7 +70,7 @@ type farm struct {
 	// natsAddr keeps the NATS port across restarts, so workers reconnect.
 	natsAddr string
 	cancel   context.CancelFunc
-	done    chan error
+	done     chan error
 }
 
 type farmOpts struct {
@@ -239,6 +239,11 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger {
+	if os.Getenv("KILN_BENCH_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 func apiForce(component string) api.ForceRequest { return api.ForceRequest{Component: component} }

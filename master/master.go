@@ -64,7 +64,11 @@ type Master struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 
-	handlers sync.WaitGroup // worker-message handlers in flight
+	// handlers counts worker-message handlers in flight; closing stops new
+	// ones, since NATS may still deliver while the subscription drains.
+	handlersMu sync.Mutex
+	closing    bool
+	handlers   sync.WaitGroup
 }
 
 // New sets everything up: on return the NATS server accepts workers and the
@@ -265,6 +269,11 @@ func (m *Master) setupJetStream() error {
 func (m *Master) Run(ctx context.Context) error {
 	defer m.close()
 	sub, err := m.nc.Subscribe(protocol.AllWorkerSubjects, func(msg *nats.Msg) {
+		m.handlersMu.Lock()
+		defer m.handlersMu.Unlock()
+		if m.closing {
+			return
+		}
 		m.handlers.Add(1)
 		go func() {
 			defer m.handlers.Done()
@@ -299,7 +308,10 @@ func (m *Master) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = m.httpSrv.Shutdown(shutCtx)
-	_ = sub.Drain()
+	_ = sub.Unsubscribe()
+	m.handlersMu.Lock()
+	m.closing = true
+	m.handlersMu.Unlock()
 	m.handlers.Wait()
 	wg.Wait()
 	return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -82,8 +83,14 @@ func TestAptAcceptance(t *testing.T) {
 	hello := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "hello", Version: "1.0-1", Arch: "amd64", Depends: "hello-data"}))
 	data := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "hello-data", Source: "hello", Version: "1.0-1", Arch: "all", Compression: "zstd"}))
 	armOnly := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "hello", Version: "1.0-1", Arch: "arm64"}))
+	// Enough packages before "hello" that the indexes span several cached
+	// chunks: apt must read every gzip member and xz block.
+	amd64 := []*pkgmeta.Package{hello, data}
+	for i := range 300 {
+		amd64 = append(amd64, read(t, repotest.GenDeb(t, work, fmt.Sprintf("filler%03d", i), "1.0-1", "amd64")))
+	}
 	publish(t, pub, "dev",
-		repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{hello, data}},
+		repo.TargetContents{Target: bookwormAmd64, Packages: amd64},
 		repo.TargetContents{Target: bookwormArm64, Packages: []*pkgmeta.Package{armOnly}})
 	srv := serve(t, root)
 
@@ -125,6 +132,18 @@ func TestAptAcceptance(t *testing.T) {
 	}
 
 	cur := filepath.Join(root, "dev", "current", "apt", "debian", "dists", "bookworm")
+	if out, err := run(t, work, nil, "xz", "--robot", "--list", filepath.Join(cur, "main/binary-amd64/Packages.xz")); err == nil {
+		var streams, blocks int
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[0] == "file" {
+				streams, _ = strconv.Atoi(f[1])
+				blocks, _ = strconv.Atoi(f[2])
+			}
+		}
+		if streams != 1 || blocks < 2 {
+			t.Errorf("Packages.xz has %d streams and %d blocks; the test wants one stream of several chunks", streams, blocks)
+		}
+	}
 	t.Run("changed Packages byte", func(t *testing.T) {
 		apt.forget(t)
 		for _, name := range []string{"Packages", "Packages.gz", "Packages.xz"} {
@@ -136,7 +155,7 @@ func TestAptAcceptance(t *testing.T) {
 		}
 	})
 	t.Run("changed Release byte", func(t *testing.T) {
-		publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{hello, data}})
+		publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: amd64[:2]})
 		apt.forget(t)
 		in := filepath.Join(cur, "InRelease")
 		b, _ := os.ReadFile(in)

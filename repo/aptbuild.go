@@ -97,9 +97,14 @@ func (b *build) renderPackages(dir string, pkgs []*pkgmeta.Package, ids []string
 	if err != nil {
 		return nil, nil, err
 	}
-	var files []cachedFile
-	for i, data := range [][]byte{r.plain(), r.gz, r.xz} {
-		f, err := b.index(path.Join(dir, packagesNames[i]), data)
+	plain := r.plain()
+	sum, err := b.p.st.putSummed(plain, r.sum)
+	if err != nil {
+		return nil, nil, err
+	}
+	files := []cachedFile{{path: path.Join(dir, packagesNames[0]), sum: sum, size: r.size}}
+	for i, data := range [][]byte{r.gz, r.xz} {
+		f, err := b.index(path.Join(dir, packagesNames[i+1]), data)
 		if err != nil {
 			return nil, nil, err
 		}

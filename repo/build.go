@@ -1,10 +1,13 @@
 package repo
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -55,7 +58,6 @@ func (p *Publisher) fill(ctx context.Context, channel string, t *tree, pl *plan,
 	}
 	all = append(all, pl.yum...)
 	manifest := make([]ManifestTarget, len(all))
-	t0 := time.Now()
 	for i, tc := range all {
 		mt, err := b.placePackages(ctx, tc)
 		if err != nil {
@@ -67,7 +69,6 @@ func (p *Publisher) fill(ctx context.Context, channel string, t *tree, pl *plan,
 		}
 	}
 
-	t1 := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, len(pl.dists)+len(pl.yum))
 	for i, d := range pl.dists {
@@ -77,7 +78,6 @@ func (p *Publisher) fill(ctx context.Context, channel string, t *tree, pl *plan,
 		wg.Go(func() { errs[len(pl.dists)+i] = b.yumRepo(ctx, tc) })
 	}
 	wg.Wait()
-	fmt.Fprintln(os.Stderr, "TIMING place", t1.Sub(t0), "render", time.Since(t1))
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (b *build) placePackages(ctx context.Context, tc TargetContents) (ManifestT
 		}
 		b.loc[pkg] = rel
 		mt.Packages = append(mt.Packages, ManifestEntry{Name: pkg.Name, Version: pkg.FullVersion(), Arch: pkg.Arch,
-			Path: path.Join(t.Dir(), rel), SHA256: pkg.SHA256, Size: pkg.Size})
+			Path: t.Dir() + "/" + rel, SHA256: pkg.SHA256, Size: pkg.Size})
 	}
 	return mt, nil
 }
@@ -127,67 +127,133 @@ func (b *build) placePackages(ctx context.Context, tc TargetContents) (ManifestT
 // while the old build is still served by a kept version), a path with a
 // sha256 directory. Pool files are never overwritten.
 func (b *build) poolPath(dir, canon string, pkg *pkgmeta.Package) (string, error) {
-	hashed := path.Join(path.Dir(canon), "sha256-"+pkg.SHA256[:16], path.Base(canon))
-	for _, rel := range []string{canon, hashed} {
-		key := path.Join(dir, rel)
+	rel := canon
+	for range 2 {
+		key := dir + "/" + rel
 		if sum, ok := b.pool[key]; ok {
 			if sum == pkg.SHA256 {
 				return rel, nil
 			}
+			rel = path.Join(path.Dir(canon), "sha256-"+pkg.SHA256[:16], path.Base(canon))
 			continue
 		}
-		if err := b.p.st.putFile(pkg.Path, pkg.SHA256, pkg.Size); err != nil {
+		ok, err := b.claim(key, pkg)
+		if err != nil {
 			return "", err
 		}
-		abs := filepath.Join(b.p.channelDir(b.channel), poolDir, filepath.FromSlash(key))
-		fi, err := os.Lstat(abs)
-		if errors.Is(err, os.ErrNotExist) {
-			if err := b.p.st.link(pkg.SHA256, abs); err != nil {
-				return "", err
-			}
-			b.pool[key] = pkg.SHA256
+		if ok {
 			return rel, nil
 		}
-		if err != nil {
-			return "", fmt.Errorf("pool %s: %w", key, err)
-		}
-		obj, err := os.Lstat(b.p.st.object(pkg.SHA256))
-		if err == nil && os.SameFile(fi, obj) {
-			b.pool[key] = pkg.SHA256
-			return rel, nil
-		}
-		b.pool[key] = "-"
+		rel = path.Join(path.Dir(canon), "sha256-"+pkg.SHA256[:16], path.Base(canon))
 	}
 	return "", fmt.Errorf("%w: %s: pool paths %s taken by other files", ErrInvalid, pkg.FileName, canon)
 }
 
-// manifestFile records a target's package list in the version, reusing
-// the stored JSON when the list did not change.
+// claim looks at a pool path the in-memory view does not know yet: it is
+// pkg's if free (then linked) or already the same file.
+func (b *build) claim(key string, pkg *pkgmeta.Package) (bool, error) {
+	abs := filepath.Join(b.p.channelDir(b.channel), poolDir, filepath.FromSlash(key))
+	fi, err := os.Lstat(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := b.p.st.putFile(pkg.Path, pkg.SHA256, pkg.Size); err != nil {
+			return false, err
+		}
+		if err := b.p.st.link(pkg.SHA256, abs); err != nil {
+			return false, err
+		}
+		b.pool[key] = pkg.SHA256
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("pool %s: %w", key, err)
+	}
+	obj, err := os.Lstat(b.p.st.object(pkg.SHA256))
+	if err == nil && os.SameFile(fi, obj) {
+		b.pool[key] = pkg.SHA256
+		return true, nil
+	}
+	b.pool[key] = "-"
+	return false, nil
+}
+
+// manifestFile records a target's package list in the version as gzip'd
+// JSON lines (the target, then one package per line), rendered in cached
+// chunks like the indexes so a large unchanged list costs no encoding.
 func (b *build) manifestFile(t Target, mt ManifestTarget) error {
 	name := path.Join(".kiln", manifestName(t))
-	parts := []string{"manifest", name}
-	for _, e := range mt.Packages {
-		parts = append(parts, e.SHA256, e.Path)
+	ids := make([]string, len(mt.Packages))
+	for i, e := range mt.Packages {
+		ids[i] = e.SHA256 + " " + e.Path + " " + e.Version
 	}
-	key := fingerprint(parts...)
+	key := fingerprint(append([]string{"manifest", name}, ids...)...)
 	files, ok := b.cache.get(b.p.st, key)
-	if !ok {
-		data, err := json.Marshal(mt)
-		if err != nil {
-			return fmt.Errorf("manifest of %s: %w", t, err)
-		}
-		f, err := b.index(name, data)
-		if err != nil {
-			return err
-		}
-		files = []cachedFile{f}
-		b.cache.put(key, files, nil)
+	if ok {
+		return b.place(files)
 	}
-	return b.place(files)
+	header, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("manifest of %s: %w", t, err)
+	}
+	var lineErr error
+	r, err := b.renderChunked(chunkSpec{
+		kind: "manifest",
+		n:    len(mt.Packages),
+		name: func(i int) string { return mt.Packages[i].Name },
+		id:   func(i int) string { return ids[i] },
+		render: func(buf *bytes.Buffer, i int) {
+			line, err := json.Marshal(mt.Packages[i])
+			if err != nil {
+				lineErr = err
+			}
+			buf.Write(line)
+			buf.WriteByte('\n')
+		},
+	}, append(header, '\n'), nil)
+	if err == nil {
+		err = lineErr
+	}
+	if err != nil {
+		return fmt.Errorf("manifest of %s: %w", t, err)
+	}
+	f, err := b.index(name, r.gz)
+	if err != nil {
+		return err
+	}
+	b.cache.put(key, []cachedFile{f}, r.keys)
+	return b.place([]cachedFile{f})
 }
 
 func manifestName(t Target) string {
-	return fmt.Sprintf("%s_%s_%s_%s.json", t.Format, t.Distro, t.Version, t.Arch)
+	return fmt.Sprintf("%s_%s_%s_%s.jsonl.gz", t.Format, t.Distro, t.Version, t.Arch)
+}
+
+// readManifestFile reads what manifestFile wrote.
+func readManifestFile(file string) (ManifestTarget, error) {
+	var mt ManifestTarget
+	f, err := os.Open(file)
+	if err != nil {
+		return mt, err
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		return mt, fmt.Errorf("%s: %w", file, err)
+	}
+	dec := json.NewDecoder(z)
+	if err := dec.Decode(&mt.Target); err != nil {
+		return mt, fmt.Errorf("%s: %w", file, err)
+	}
+	for {
+		var e ManifestEntry
+		err := dec.Decode(&e)
+		if errors.Is(err, io.EOF) {
+			return mt, nil
+		}
+		if err != nil {
+			return mt, fmt.Errorf("%s: %w", file, err)
+		}
+		mt.Packages = append(mt.Packages, e)
+	}
 }
 
 // place records cached or fresh index files in the tree.

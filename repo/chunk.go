@@ -1,9 +1,6 @@
 package repo
 
 import (
-	"fmt"
-	"os"
-	"time"
 	"bytes"
 	"crypto/sha256"
 	"hash/fnv"
@@ -78,8 +75,6 @@ func (b *build) renderChunked(spec chunkSpec, header, footer []byte) (*rendered,
 			blocks = append(blocks, c.xz)
 		}
 	}
-	t0 := time.Now()
-	defer func() { fmt.Fprintln(os.Stderr, "TIMING chunked", spec.kind, time.Since(t0)) }()
 	for _, edge := range [][]byte{header} {
 		if len(edge) > 0 {
 			c, err := compressChunk(edge, spec.xz)

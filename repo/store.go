@@ -37,7 +37,11 @@ func (s store) object(sum string) string { return filepath.Join(s.dir, sum[:2], 
 // putBytes stores data and returns its sha256.
 func (s store) putBytes(data []byte) (string, error) {
 	h := sha256.Sum256(data)
-	sum := hex.EncodeToString(h[:])
+	return s.putSummed(data, hex.EncodeToString(h[:]))
+}
+
+// putSummed stores data whose sha256 the caller already computed.
+func (s store) putSummed(data []byte, sum string) (string, error) {
 	if s.has(sum, int64(len(data))) {
 		return sum, nil
 	}

@@ -106,8 +106,8 @@ func (p *Publisher) Manifest(channel, id string) (*Manifest, error) {
 	}
 	m := &Manifest{Version: rec.Version}
 	for _, name := range rec.Targets {
-		var mt ManifestTarget
-		if err := readJSON(filepath.Join(dir, filepath.Base(name)), &mt); err != nil {
+		mt, err := readManifestFile(filepath.Join(dir, filepath.Base(name)))
+		if err != nil {
 			return nil, fmt.Errorf("manifest of %s %s: %w", channel, id, err)
 		}
 		m.Targets = append(m.Targets, mt)

@@ -52,7 +52,13 @@ func TestDnfAcceptance(t *testing.T) {
 	signer := repotest.Signer(t)
 	pub := openPublisher(t, root, signer)
 	hello := read(t, repotest.BuildRPM(t, work, repotest.RPM{Name: "hello", Version: "1.0", Release: "1", Sign: signer.RPMSign}))
-	publish(t, pub, "dev", repo.TargetContents{Target: centos9, Packages: []*pkgmeta.Package{hello}})
+	// Enough packages before "hello" that repodata spans several cached
+	// gzip members: dnf must read them all.
+	pkgs := []*pkgmeta.Package{hello}
+	for i := range 300 {
+		pkgs = append(pkgs, read(t, repotest.BuildRPM(t, work, repotest.RPM{Name: fmt.Sprintf("filler%03d", i), Version: "1", Release: "1"})))
+	}
+	publish(t, pub, "dev", repo.TargetContents{Target: centos9, Packages: pkgs})
 	srv := serve(t, root)
 
 	repoFile, err := repo.ClientConfig("dev", centos9, srv.URL+"/repos", signer.PublicKey(t))

@@ -1,7 +1,6 @@
 package signing
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -53,22 +52,45 @@ func AskPassphrase(k KeyStatus, src PassphraseSource, notify io.Writer, unlock f
 }
 
 // FDPassphrases reads one passphrase per line from an inherited file
-// descriptor (--passphrase-fd), in the order keys ask.
-type FDPassphrases struct{ r *bufio.Reader }
+// descriptor (--passphrase-fd), in the order keys ask. It reads a byte at a
+// time into one fixed buffer: no read-ahead buffer or grown slice is left
+// holding a copy of the passphrase.
+type FDPassphrases struct{ r io.Reader }
+
+// MaxPassphraseBytes bounds a passphrase read from a file descriptor.
+const MaxPassphraseBytes = 1024
 
 // NewFDPassphrases wraps r (e.g. os.NewFile(fd, "passphrase-fd")).
-func NewFDPassphrases(r io.Reader) *FDPassphrases { return &FDPassphrases{r: bufio.NewReader(r)} }
+func NewFDPassphrases(r io.Reader) *FDPassphrases { return &FDPassphrases{r: r} }
 
 func (f *FDPassphrases) Interactive() bool { return false }
 
 func (f *FDPassphrases) Passphrase(KeyStatus) ([]byte, error) {
-	line, err := f.r.ReadBytes('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
-		return nil, fmt.Errorf("read passphrase fd: %w", err)
+	buf := make([]byte, 0, MaxPassphraseBytes)
+	var b [1]byte
+	for {
+		n, err := f.r.Read(b[:])
+		if n == 1 {
+			if b[0] == '\n' {
+				break
+			}
+			if len(buf) == cap(buf) {
+				clear(buf)
+				return nil, fmt.Errorf("read passphrase fd: longer than %d bytes", MaxPassphraseBytes)
+			}
+			buf = append(buf, b[0])
+			continue
+		}
+		if errors.Is(err, io.EOF) && len(buf) > 0 {
+			break
+		}
+		if err != nil {
+			clear(buf)
+			return nil, fmt.Errorf("read passphrase fd: %w", err)
+		}
 	}
-	out := bytes.Clone(bytes.TrimRight(line, "\r\n"))
-	clear(line)
-	return out, nil
+	b[0] = 0
+	return bytes.TrimSuffix(buf, []byte("\r")), nil
 }
 
 // CredentialPassphrases reads $CREDENTIALS_DIRECTORY/<key name>, where systemd

@@ -39,6 +39,7 @@ func TestUnlockWithSources(t *testing.T) {
 		{"fd, no trailing newline", NewFDPassphrases(strings.NewReader(testPassphrase)), true, 0, nil},
 		{"fd, wrong: no second try", NewFDPassphrases(strings.NewReader("wrong\n" + testPassphrase + "\n")), false, 0, ErrBadPassphrase},
 		{"fd, empty", NewFDPassphrases(strings.NewReader("")), false, 0, nil},
+		{"fd, too long", NewFDPassphrases(strings.NewReader(strings.Repeat("x", MaxPassphraseBytes+1) + "\n")), false, 0, nil},
 		{"systemd credential", CredentialPassphrases{Dir: credDir}, true, 0, nil},
 		{"systemd credential missing", CredentialPassphrases{Dir: t.TempDir()}, false, 0, os.ErrNotExist},
 		{"tty, right on third try", &scripted{answers: []string{"a", "b", testPassphrase}}, true, 2, nil},

@@ -107,9 +107,12 @@ func parseRPMHeader(b []byte) ([]rpmEntry, error) {
 	return out, nil
 }
 
+// rpmFixedWidth is the element size of the fixed-size rpm types (CHAR,
+// INT8, INT16, INT32, INT64, BIN).
+var rpmFixedWidth = map[uint32]int{1: 1, 2: 1, rpmTypeInt16: 2, rpmTypeInt32: 4, rpmTypeInt64: 8, rpmTypeBin: 1}
+
 func rpmDataLen(typ, count uint32, data []byte) (int, error) {
-	fixed := map[uint32]int{1: 1, 2: 1, rpmTypeInt16: 2, rpmTypeInt32: 4, rpmTypeInt64: 8, rpmTypeBin: 1}
-	if w, ok := fixed[typ]; ok {
+	if w, ok := rpmFixedWidth[typ]; ok {
 		n := int64(count) * int64(w)
 		if n > int64(len(data)) {
 			return 0, fmt.Errorf("%w: rpm header data overruns the store", ErrBadRequest)
@@ -139,7 +142,7 @@ func rpmDataLen(typ, count uint32, data []byte) (int, error) {
 // entries sorted by tag and each datum aligned as rpm requires, padded to 8.
 func encodeSignatureHeader(entries []rpmEntry) []byte {
 	slices.SortFunc(entries, func(a, b rpmEntry) int { return int(a.tag) - int(b.tag) })
-	align := map[uint32]int{rpmTypeInt16: 2, rpmTypeInt32: 4, rpmTypeInt64: 8}
+	align := map[uint32]int{rpmTypeInt16: 2, rpmTypeInt32: 4, rpmTypeInt64: 8} // rpm's hdrchkAlign
 	var store bytes.Buffer
 	offsets := make([]int, len(entries))
 	for i, e := range entries {

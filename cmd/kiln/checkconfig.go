@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -114,22 +115,25 @@ func explainBuilder(w io.Writer, m *builders.Matrix, name string) error {
 	fmt.Fprintf(tw, "builder\t%s\n", b.Name)
 	fmt.Fprintf(tw, "component\t%s (git %s, branches %s, rebuild %s)\n", c.Name, c.Git, strings.Join(c.Branches, ", "), c.Rebuild)
 	fmt.Fprintf(tw, "kind\t%s, %s repository\n", b.Kind, b.Format)
-	fmt.Fprintf(tw, "tags\t%s\n", orNone(b.Tags))
+	fmt.Fprintf(tw, "tags\t%s\n", cmp.Or(strings.Join(b.Tags, ", "), "(none)"))
 	fmt.Fprintf(tw, "priority\t%d, collapse %t\n", b.Priority, b.Collapse)
-	fmt.Fprintf(tw, "needs\t%s\n", orNone(b.Deps))
-	fmt.Fprintf(tw, "needs (all)\t%s\n", orNone(m.DepsClosure(b.Name)))
-	fmt.Fprintf(tw, "needed by\t%s\n", orNone(b.Dependents))
-	fmt.Fprintf(tw, "needed by (all)\t%s\n", orNone(m.DependentsClosure(b.Name)))
-	fmt.Fprintf(tw, "steps\t\n")
+	rows(tw, "needs", b.Deps)
+	rows(tw, "needs (all)", m.DepsClosure(b.Name))
+	rows(tw, "needed by", b.Dependents)
+	rows(tw, "needed by (all)", m.DependentsClosure(b.Name))
+	steps := make([]string, len(b.Steps))
 	for i, s := range b.Steps {
-		detail := s.Type
-		if len(s.Command) > 0 {
-			detail += ": " + strings.Join(s.Command, " ")
-		} else if s.Script != "" {
-			detail += ": " + strings.TrimSpace(strings.SplitN(s.Script, "\n", 2)[0])
+		steps[i] = fmt.Sprintf("%d. %s", i+1, s.Name)
+		switch {
+		case len(s.Command) > 0:
+			steps[i] += " (" + s.Type + ": " + strings.Join(s.Command, " ") + ")"
+		case s.Script != "":
+			steps[i] += " (" + s.Type + ": " + strings.TrimSpace(strings.SplitN(s.Script, "\n", 2)[0]) + ")"
+		case s.Name != s.Type:
+			steps[i] += " (" + s.Type + ")"
 		}
-		fmt.Fprintf(tw, "  %d. %s\t%s\n", i+1, s.Name, detail)
 	}
+	rows(tw, "steps", steps)
 	return tw.Flush()
 }
 
@@ -141,11 +145,19 @@ func names(bs []*builders.Builder) string {
 	return strings.Join(out, ", ")
 }
 
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "(none)"
+// rows writes a labelled list one item per line, so long closures stay
+// readable and greppable.
+func rows(w io.Writer, label string, items []string) {
+	if len(items) == 0 {
+		fmt.Fprintf(w, "%s\t(none)\n", label)
+		return
 	}
-	return strings.Join(s, ", ")
+	for i, item := range items {
+		if i > 0 {
+			label = ""
+		}
+		fmt.Fprintf(w, "%s\t%s\n", label, item)
+	}
 }
 
 func plural(n int, word string) string {

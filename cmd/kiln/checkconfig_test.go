@@ -51,7 +51,7 @@ func TestCheckconfig(t *testing.T) {
 		{
 			name:   "explain",
 			args:   []string{"checkconfig", "--explain", "opencore@debian/bookworm/amd64", "../../configs/demo.yaml"},
-			stdout: []string{"builder", "opencore@debian/bookworm/amd64", "kind", "nfpm, apt", "needs", "libgrace@debian/bookworm/amd64", "needed by", "(none)", "1. checkout", "2. nfpm", "3. upload"},
+			stdout: []string{"builder", "opencore@debian/bookworm/amd64", "kind", "nfpm, apt", "needs", "libgrace@debian/bookworm/amd64", "needed by", "(none)", "steps", "1. checkout\n", "2. nfpm\n", "3. upload\n"},
 		},
 		{
 			name:   "explain dependency",

@@ -15,7 +15,7 @@ type buildsView struct {
 	Statuses []Status
 	// Running and Pending are shown above the history when no status is
 	// asked for; Recent is the paginated list either way.
-	Running, Pending []BuildSummary
+	Running, Pending BuildPage
 	Recent           []BuildSummary
 	Pager            pager
 }
@@ -38,7 +38,7 @@ func (s *server) buildsPage(w http.ResponseWriter, r *http.Request) {
 	v := buildsView{Filters: q, Status: st, Statuses: Statuses}
 	if st == "" {
 		for _, sec := range []struct {
-			into *[]BuildSummary
+			into *BuildPage
 			st   Status
 		}{{&v.Running, StatusRunning}, {&v.Pending, StatusPending}} {
 			lq := q
@@ -48,7 +48,7 @@ func (s *server) buildsPage(w http.ResponseWriter, r *http.Request) {
 				s.sourceError(w, r, "the builds", err)
 				return
 			}
-			*sec.into = page.Builds
+			*sec.into = page
 		}
 		q.Statuses = finishedStatuses
 	} else {

@@ -485,3 +485,17 @@ func TestSourceFailures(t *testing.T) {
 		})
 	}
 }
+
+// The running and pending sections are capped but say how many there are.
+func TestBuildsSectionsCapped(t *testing.T) {
+	src := largeFarm(1000)
+	for range liveCap + 5 {
+		src.addBuild(BuildDetail{BuildSummary: BuildSummary{Component: "component-01", Target: "debian/sid/amd64", Status: StatusPending, Waiting: "no worker"}})
+	}
+	body := get(t, New(testOptions(src, nil)), "/builds").Body.String()
+	for _, w := range []string{"Running <small>(40)</small>", "Pending <small>(205, newest 200 shown)</small>"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("missing %q", w)
+		}
+	}
+}
