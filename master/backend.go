@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kiln-build/kiln/builders"
 	"github.com/kiln-build/kiln/master/api"
+	"github.com/kiln-build/kiln/master/hooks"
 	"github.com/kiln-build/kiln/master/sched"
 	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/protocol"
@@ -53,6 +55,32 @@ func (m *Master) Force(ctx context.Context, r api.ForceRequest) (*api.ForceResul
 		reason = "forced for " + target
 	}
 	return m.create(ctx, comp, target, r.Rev, reason, list)
+}
+
+// SubmitChange records a change seen by a webhook or a poller: it fits
+// hooks.Options.Sink and poller.Options.Sink. An error (not the leader, raft
+// trouble) tells the sender to offer the change again.
+func (m *Master) SubmitChange(ctx context.Context, c hooks.Change) error {
+	if c.Component == hooks.ConfigComponent {
+		m.log.Warn("config repository changed; reloading the configuration is not implemented yet", "revision", c.Revision)
+		return nil
+	}
+	mx := m.matrix.Load()
+	if _, ok := mx.Component(c.Component); !ok {
+		return fmt.Errorf("change of %s: %w %q", c.Component, api.ErrUnknownComponent, c.Component)
+	}
+	reason := c.Source.Kind
+	if c.Source.Provider != "" {
+		reason += " from " + c.Source.Provider
+	}
+	if c.Source.User != "" {
+		reason += " by " + c.Source.User
+	}
+	if ref := c.Branch + c.Tag; ref != "" {
+		reason += " on " + ref
+	}
+	_, err := m.create(ctx, c.Component, "", c.Revision, reason, mx.Rebuilds(c.Component))
+	return err
 }
 
 func parseTarget(s string) builders.Target {
@@ -149,7 +177,7 @@ func (m *Master) Log(ctx context.Context, id int64, follow bool, fn func(protoco
 		}
 		msg, err := it.Next(jetstream.NextMaxWait(500 * time.Millisecond))
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrMsgIteratorClosed) && !strings.Contains(err.Error(), "timeout") {
+			if !errors.Is(err, nats.ErrTimeout) {
 				return fmt.Errorf("read log of build %d: %w", id, err)
 			}
 			// Nothing more right now: done unless following a live build.

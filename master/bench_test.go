@@ -60,9 +60,15 @@ type pipelineFigures struct {
 }
 
 // BenchmarkPipeline1000 runs 1,000 trivial builds on 4 in-process workers
-// over loopback and prints the figures docs/benchmarks.md records.
+// over loopback, with 1 and with 8 slots per worker, and prints the figures
+// docs/benchmarks.md records.
 func BenchmarkPipeline1000(b *testing.B) {
-	const n, workers, slots = 1000, 4, 8
+	for _, slots := range []int{1, 8} {
+		b.Run(fmt.Sprintf("slots=%d", slots), func(b *testing.B) { benchPipeline(b, 1000, 4, slots) })
+	}
+}
+
+func benchPipeline(b *testing.B, n, workers, slots int) {
 	var figs pipelineFigures
 	for range b.N {
 		figs = runPipeline(b, n, workers, slots)

@@ -224,6 +224,9 @@ func TestE2EChainOverTwoTargetsOnTaggedWorkers(t *testing.T) {
 		}
 	}
 	app := byBuilder["app@centos/9/x86_64"]
+	if len(app.Revision) != 40 {
+		t.Errorf("a build of the branch head should record the revision it built, got %q", app.Revision)
+	}
 	_, logText := f.get("/api/v1/builds/" + itoa(app.ID) + "/log")
 	if !strings.Contains(logText, "building app@centos/9/x86_64 attempt 1") || !strings.Contains(logText, "app 1.0") {
 		t.Errorf("app log = %q", logText)

@@ -36,7 +36,7 @@ func dialWorker(t *testing.T, url, name, password string) (*nats.Conn, error) {
 
 func startFakeWorker(t *testing.T, f *farm, name string, tags []string, slots int) *fakeWorker {
 	t.Helper()
-	nc, err := dialWorker(t, f.m.NATSURL(), name, "secret-"+name)
+	nc, err := dialWorker(t, "nats://"+f.natsAddr, name, "secret-"+name)
 	if err != nil {
 		t.Fatalf("worker %s connect: %v", name, err)
 	}

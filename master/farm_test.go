@@ -240,7 +240,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
 
 func quietLogger() *slog.Logger {
-	if os.Getenv("KILN_BENCH_LOG") != "" {
+	if os.Getenv("KILN_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))

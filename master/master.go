@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +64,7 @@ type Master struct {
 
 	httpLn  net.Listener
 	httpSrv *http.Server
+	mux     *http.ServeMux
 
 	// handlers counts worker-message handlers in flight; closing stops new
 	// ones, since NATS may still deliver while the subscription drains.
@@ -120,9 +122,9 @@ func New(o Options) (m *Master, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for HTTP on %s: %w", o.HTTPAddr, err)
 	}
-	mux := http.NewServeMux()
-	api.Register(mux, m, nil, o.Logger)
-	m.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	m.mux = http.NewServeMux()
+	api.Register(m.mux, m, nil, o.Logger)
+	m.httpSrv = &http.Server{Handler: m.mux, ReadHeaderTimeout: 10 * time.Second}
 	return m, nil
 }
 
@@ -154,6 +156,10 @@ func (m *Master) HTTPAddr() string { return m.httpLn.Addr().String() }
 
 // NATSURL is the URL workers dial.
 func (m *Master) NATSURL() string { return m.natsURL }
+
+// Mux is the master's one HTTP router, serving /api/v1. Web pages, webhooks
+// (/hooks/), repositories and /metrics register on it before Run.
+func (m *Master) Mux() *http.ServeMux { return m.mux }
 
 // Node exposes the raft node (tests, benchmarks).
 func (m *Master) Node() *state.Node { return m.node }
@@ -266,8 +272,11 @@ func (m *Master) setupJetStream() error {
 }
 
 // Run serves until ctx ends, then shuts everything down in order.
-func (m *Master) Run(ctx context.Context) error {
+func (m *Master) Run(parent context.Context) error {
 	defer m.close()
+	// Every goroutine below ends with ctx, whichever way Run returns.
+	ctx, stop := context.WithCancel(parent)
+	defer stop()
 	sub, err := m.nc.Subscribe(protocol.AllWorkerSubjects, func(msg *nats.Msg) {
 		m.handlersMu.Lock()
 		defer m.handlersMu.Unlock()
@@ -298,13 +307,14 @@ func (m *Master) Run(ctx context.Context) error {
 		defer wg.Done()
 		m.lead(ctx)
 	}()
-	m.log.Info("master running", "http", m.HTTPAddr(), "nats", m.natsURL, "raft", m.node.Addr())
+	m.log.Info("master running", "http", m.HTTPAddr(), "nats", redact(m.natsURL), "raft", m.node.Addr())
 
 	select {
 	case <-ctx.Done():
 		err = nil
 	case err = <-httpErr:
 	}
+	stop()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = m.httpSrv.Shutdown(shutCtx)
@@ -315,6 +325,18 @@ func (m *Master) Run(ctx context.Context) error {
 	m.handlers.Wait()
 	wg.Wait()
 	return err
+}
+
+// redact drops credentials from NATS URLs for logging.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			u.User = nil
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // lead runs the scheduler while this node is the raft leader.

@@ -1,12 +1,19 @@
 package master_test
 
 import (
+	"context"
+	"errors"
+	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/master"
 	"github.com/kiln-build/kiln/master/api"
+	"github.com/kiln-build/kiln/master/hooks"
+	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/protocol"
 )
 
@@ -61,5 +68,54 @@ func TestForceUnknownComponentIsAClearError(t *testing.T) {
 	}
 	if n := len(f.m.Changes(0)); n != 0 {
 		t.Errorf("bad forces recorded %d changes", n)
+	}
+}
+
+func TestWebhookAndPollerChangesBecomeBuildsets(t *testing.T) {
+	f := newFarm(t, farmOpts{})
+	c := hooks.Change{Component: "libb", Branch: "main", Revision: "0123abcd", Source: hooks.Source{Kind: hooks.KindWebhook, Provider: "gitea", User: "ada"}}
+	if err := f.m.SubmitChange(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	changes := f.m.Changes(1)
+	if len(changes) != 1 || changes[0].Revision != "0123abcd" || changes[0].Reason != "webhook from gitea by ada on main" {
+		t.Fatalf("changes = %+v", changes)
+	}
+	builds, total := f.m.Builds(state.Filter{Buildset: changes[0].Buildset})
+	if total != 4 || builds[0].Revision != "0123abcd" { // libb and its dependent app, on both targets
+		t.Fatalf("buildset of libb: %d builds %+v", total, builds)
+	}
+	c.Component = "nosuch"
+	if err := f.m.SubmitChange(context.Background(), c); !errors.Is(err, api.ErrUnknownComponent) {
+		t.Errorf("unknown component: %v", err)
+	}
+}
+
+func TestOtherRoutesShareTheMastersMux(t *testing.T) {
+	dir := t.TempDir()
+	m, err := master.New(master.Options{ConfigPath: writeFarmConfig(t, dir, farmOpts{}), DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Mux().HandleFunc("GET /hooks/ping", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "pong") })
+	f := &farm{t: t, dir: dir, m: m}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if err := m.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(f.url("/hooks/ping"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "pong" {
+		t.Errorf("/hooks/ping = %q", body)
+	}
+	if code := f.call("GET", "/api/v1/workers", nil, nil); code != http.StatusOK {
+		t.Errorf("/api/v1/workers: HTTP %d", code)
 	}
 }

@@ -127,3 +127,74 @@ func TestWorkerCredentialsAndPermissions(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+func TestHelloFromAnotherProtocolVersionIsRefused(t *testing.T) {
+	f := newFarm(t, farmOpts{})
+	nc, err := dialWorker(t, f.m.NATSURL(), "w1", "secret-w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	msg, err := nc.Request(protocol.HelloSubject("w1"), protocol.Encode(protocol.Hello{V: protocol.Version + 1, Worker: "w1", Tags: []string{"debian"}, Slots: 1}), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r protocol.HelloReply
+	if err := protocol.Decode(msg.Data, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.OK || !strings.Contains(r.Error, "protocol 2") || !strings.Contains(r.Error, "speaks 1") {
+		t.Errorf("hello v%d: %+v, want a refusal naming both versions", protocol.Version+1, r)
+	}
+	if ws := f.m.Workers(); len(ws) != 0 {
+		t.Errorf("refused worker recorded: %+v", ws)
+	}
+}
+
+func TestReturningWorkerIsToldToCancelWhatWasGivenAway(t *testing.T) {
+	f := newFarm(t, farmOpts{heartbeatTimeout: "400ms"})
+	w1 := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+	w1.hold = make(chan struct{})
+	id := f.force("liba@debian/bookworm/amd64").Builds[0]
+	waitFor(t, 5*time.Second, "w1 to run the build", func() bool { return f.build(id).Status == protocol.StatusRunning })
+	w1.kill()
+	startFakeWorker(t, f, "w2", []string{"debian"}, 1)
+	f.waitFinished(10*time.Second, id)
+
+	// w1 comes back still believing it runs the build.
+	nc, err := dialWorker(t, f.m.NATSURL(), "w1", "secret-w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	cancels, err := nc.SubscribeSync(protocol.CancelSubject("w1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := nc.Request(protocol.HelloSubject("w1"), protocol.Encode(protocol.Hello{V: protocol.Version, Worker: "w1", Tags: []string{"debian"}, Slots: 1, Running: []string{itoa(id)}}), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r protocol.HelloReply
+	if err := protocol.Decode(msg.Data, &r); err != nil || !r.OK {
+		t.Fatalf("hello: %+v %v", r, err)
+	}
+	if len(r.Cancel) != 1 || r.Cancel[0] != itoa(id) {
+		t.Errorf("hello reply cancels %v, want [%d]", r.Cancel, id)
+	}
+	// A heartbeat still listing it earns an explicit cancel message too.
+	if err := nc.Publish(protocol.HeartbeatSubject("w1"), protocol.Encode(protocol.Heartbeat{V: protocol.Version, Worker: "w1", Running: []string{itoa(id)}})); err != nil {
+		t.Fatal(err)
+	}
+	cm, err := cancels.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("no cancel after heartbeat: %v", err)
+	}
+	var c protocol.Cancel
+	if err := protocol.Decode(cm.Data, &c); err != nil || c.Build != itoa(id) {
+		t.Errorf("cancel = %+v, %v", c, err)
+	}
+	if b := f.build(id); b.Status != protocol.StatusSuccess || b.Worker != "w2" {
+		t.Errorf("the build itself: %s on %s", b.Status, b.Worker)
+	}
+}

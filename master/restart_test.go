@@ -6,12 +6,16 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kiln-build/kiln/master"
+	"github.com/kiln-build/kiln/master/natsd"
 	"github.com/kiln-build/kiln/protocol"
 )
 
@@ -107,4 +111,43 @@ func TestResultNamingMissingArtifactIsAnException(t *testing.T) {
 		t.Fatalf("build with missing artifact: %s %q", b.Status, b.Summary)
 	}
 	close(w.hold)
+}
+
+func TestExternalNATSCluster(t *testing.T) {
+	dir := t.TempDir()
+	pub, sub := protocol.WorkerPermissions("w1")
+	ext, err := natsd.Start(natsd.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "ext-nats"), Users: []natsd.User{
+		{Name: "ops", Password: "ops-secret"},
+		{Name: "w1", Password: "secret-w1", Publish: pub, Subscribe: sub},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Shutdown()
+	cfg := writeFarmConfig(t, dir, farmOpts{})
+	url := strings.Replace(ext.ClientURL(), "nats://", "nats://ops:ops-secret@", 1)
+	m, err := master.New(master.Options{ConfigPath: cfg, DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", NATSURL: url, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if err := m.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "nats")); !os.IsNotExist(err) {
+		t.Errorf("an external cluster must not get an embedded server's store: %v", err)
+	}
+	f := &farm{t: t, dir: dir, m: m, natsAddr: strings.TrimPrefix(ext.ClientURL(), "nats://")}
+	w := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+	id := f.force("liba@debian/bookworm/amd64").Builds[0]
+	if b := f.waitFinished(10*time.Second, id)[0]; b.Status != protocol.StatusSuccess || b.Worker != "w1" {
+		t.Fatalf("build over the external cluster: %s on %s", b.Status, b.Worker)
+	}
+	art := uploadArtifact(t, w, "x.deb", []byte("payload"))
+	if art.Size != 7 {
+		t.Fatal(art)
+	}
 }

@@ -153,6 +153,7 @@ func TestAptAcceptance(t *testing.T) {
 		if err == nil || !strings.Contains(out, "Hash Sum mismatch") && !strings.Contains(out, "File has unexpected size") {
 			t.Fatalf("apt-get update accepted a changed Packages (err %v):\n%s", err, out)
 		}
+		t.Logf("apt refused: %s", lastLines(out, 2))
 	})
 	t.Run("changed Release byte", func(t *testing.T) {
 		publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: amd64[:2]})
@@ -165,5 +166,6 @@ func TestAptAcceptance(t *testing.T) {
 		if err == nil || !strings.Contains(out, "BADSIG") && !strings.Contains(out, "not signed") {
 			t.Fatalf("apt-get update accepted a changed Release (err %v):\n%s", err, out)
 		}
+		t.Logf("apt refused: %s", lastLines(out, 2))
 	})
 }

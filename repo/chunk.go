@@ -3,8 +3,11 @@ package repo
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"hash/fnv"
 	"io"
+	"runtime"
+	"sync"
 )
 
 // chunkEvery is the average number of packages per chunk. Boundaries depend
@@ -84,27 +87,43 @@ func (b *build) renderChunked(spec chunkSpec, header, footer []byte) (*rendered,
 			emit(c)
 		}
 	}
-	for _, c := range chunks {
+	// Render the missing chunks, compress them in parallel, then splice
+	// cached and fresh chunks in order.
+	outs := make([]*chunkOut, len(chunks))
+	var missing []int
+	plains := make([][]byte, len(chunks))
+	keys := make([]string, len(chunks))
+	for n, c := range chunks {
 		ids := make([]string, 0, c[1]-c[0]+1)
 		ids = append(ids, spec.kind)
 		for i := c[0]; i < c[1]; i++ {
 			ids = append(ids, spec.id(i))
 		}
-		key := fingerprint(ids...)
-		out.keys = append(out.keys, key)
-		cached := b.cache.chunk(key)
-		if cached == nil {
-			var buf bytes.Buffer
-			for i := c[0]; i < c[1]; i++ {
-				spec.render(&buf, i)
-			}
-			var err error
-			if cached, err = compressChunk(buf.Bytes(), spec.xz); err != nil {
-				return nil, err
-			}
-			b.cache.putChunk(key, cached)
+		keys[n] = fingerprint(ids...)
+		if outs[n] = b.cache.chunk(keys[n]); outs[n] != nil {
+			continue
 		}
-		emit(cached)
+		var buf bytes.Buffer
+		for i := c[0]; i < c[1]; i++ {
+			spec.render(&buf, i)
+		}
+		plains[n] = buf.Bytes()
+		missing = append(missing, n)
+	}
+	if err := parallel(len(missing), func(m int) error {
+		n := missing[m]
+		c, err := compressChunk(plains[n], spec.xz)
+		outs[n] = c
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for n, c := range outs {
+		if plains[n] != nil {
+			b.cache.putChunk(keys[n], c)
+		}
+		out.keys = append(out.keys, keys[n])
+		emit(c)
 	}
 	if len(footer) > 0 {
 		c, err := compressChunk(footer, spec.xz)
@@ -127,6 +146,26 @@ func (b *build) renderChunked(spec chunkSpec, header, footer []byte) (*rendered,
 	}
 	out.sum = hexSum(h)
 	return out, nil
+}
+
+// parallel runs f(0..n-1) on up to GOMAXPROCS goroutines.
+func parallel(n int, f func(int) error) error {
+	errs := make([]error, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = f(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func compressChunk(plain []byte, withXZ bool) (*chunkOut, error) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/ulikunitz/xz"
 )
 
 func gzipBytes(data []byte) ([]byte, error) {
@@ -19,21 +18,6 @@ func gzipBytes(data []byte) ([]byte, error) {
 	}
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("gzip: %w", err)
-	}
-	return b.Bytes(), nil
-}
-
-func xzBytes(data []byte) ([]byte, error) {
-	var b bytes.Buffer
-	w, err := xz.NewWriter(&b)
-	if err != nil {
-		return nil, fmt.Errorf("xz: %w", err)
-	}
-	if _, err := w.Write(data); err != nil {
-		return nil, fmt.Errorf("xz: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("xz: %w", err)
 	}
 	return b.Bytes(), nil
 }

@@ -11,17 +11,16 @@ import (
 
 // contentTypes are the types apt, dnf and browsers expect for repository files.
 var contentTypes = map[string]string{
-	".deb":       "application/vnd.debian.binary-package",
-	".rpm":       "application/x-rpm",
-	".gz":        "application/gzip",
-	".xz":        "application/x-xz",
-	".xml":       "application/xml",
-	".asc":       "application/pgp-signature",
-	".gpg":       "application/pgp-signature",
-	"Release":    "text/plain; charset=utf-8",
-	"InRelease":  "text/plain; charset=utf-8",
-	"Packages":   "text/plain; charset=utf-8",
-	"SHA256/any": "application/octet-stream",
+	".deb":      "application/vnd.debian.binary-package",
+	".rpm":      "application/x-rpm",
+	".gz":       "application/gzip",
+	".xz":       "application/x-xz",
+	".xml":      "application/xml",
+	".asc":      "application/pgp-signature",
+	".gpg":      "application/pgp-signature",
+	"Release":   "text/plain; charset=utf-8",
+	"InRelease": "text/plain; charset=utf-8",
+	"Packages":  "text/plain; charset=utf-8",
 }
 
 // Handler serves ROOT/<channel>/current/... as /<channel>/...; mount it
@@ -103,7 +102,7 @@ func contentType(file string) string {
 		return t
 	}
 	if filepath.Base(filepath.Dir(file)) == "SHA256" {
-		return contentTypes["SHA256/any"]
+		return "application/octet-stream" // by-hash: any index, no extension
 	}
 	if t, ok := contentTypes[filepath.Ext(file)]; ok {
 		return t

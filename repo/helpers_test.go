@@ -76,12 +76,6 @@ func (s *server) requested() []string {
 	return append([]string(nil), s.paths...)
 }
 
-func (s *server) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.paths = nil
-}
-
 func run(t testing.TB, dir string, env []string, name string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(name, args...)

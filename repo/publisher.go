@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -62,6 +63,9 @@ type Publisher struct {
 	mu     sync.Mutex                   // serializes publishes in this process; the lock file does across processes
 	caches map[string]*indexCache       // per channel, guarded by mu
 	pools  map[string]map[string]string // per channel: pool path → sha256, guarded by mu
+	// gcSeen is the pool generation the pools maps describe; another process's
+	// Prune bumps ROOT/.pool-generation and so invalidates them.
+	gcSeen string
 }
 
 // Open prepares root (creating it) for publishing.
@@ -133,7 +137,35 @@ func (p *Publisher) lock() (func(), error) {
 		p.mu.Unlock()
 		return nil, err
 	}
+	gen, err := os.ReadFile(filepath.Join(p.root, poolGenerationFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		unlock()
+		p.mu.Unlock()
+		return nil, fmt.Errorf("read pool generation: %w", err)
+	}
+	if string(gen) != p.gcSeen {
+		clear(p.pools)
+		p.gcSeen = string(gen)
+	}
 	return func() { unlock(); p.mu.Unlock() }, nil
+}
+
+// poolGenerationFile changes whenever Prune removes pool files.
+const poolGenerationFile = ".pool-generation"
+
+// bumpPoolGeneration records that pool files were removed, for every
+// Publisher on this root (in this process or another).
+func (p *Publisher) bumpPoolGeneration() error {
+	gen := strconv.FormatInt(time.Now().UnixNano(), 10)
+	tmp := filepath.Join(p.root, poolGenerationFile+".new")
+	if err := os.WriteFile(tmp, []byte(gen), 0o644); err != nil {
+		return fmt.Errorf("bump pool generation: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(p.root, poolGenerationFile)); err != nil {
+		return fmt.Errorf("bump pool generation: %w", err)
+	}
+	p.gcSeen = gen
+	return nil
 }
 
 // Publish makes contents the served state of channel and returns the new
@@ -157,6 +189,14 @@ func (p *Publisher) Publish(ctx context.Context, channel string, contents Channe
 	if err := os.MkdirAll(cdir, 0o755); err != nil {
 		return Version{}, fmt.Errorf("publish %s: %w", channel, err)
 	}
+	// A publish killed mid-way leaves its temporary tree; nothing uses it.
+	if stale, _ := filepath.Glob(filepath.Join(cdir, ".tmp-*")); len(stale) > 0 {
+		for _, dir := range stale {
+			if err := os.RemoveAll(dir); err != nil {
+				return Version{}, fmt.Errorf("publish %s: clear %s: %w", channel, dir, err)
+			}
+		}
+	}
 	versions, err := p.versions(channel)
 	if err != nil {
 		return Version{}, fmt.Errorf("publish %s: %w", channel, err)
@@ -167,26 +207,26 @@ func (p *Publisher) Publish(ctx context.Context, channel string, contents Channe
 		prev = filepath.Join(cdir, cur.ID)
 	}
 	t := newTree(p.st)
-	filled := time.Now()
+	fillStart := time.Now()
 	manifest, err := p.fill(ctx, channel, t, plan, prev, v.Created)
 	if err != nil {
 		return Version{}, fmt.Errorf("publish %s: %w", channel, err)
 	}
-	committed := time.Now()
+	commitStart := time.Now()
 	for _, mt := range manifest {
 		v.Packages += len(mt.Packages)
 	}
 	if err := p.commit(channel, t, Manifest{Version: v, Targets: manifest}); err != nil {
 		return Version{}, fmt.Errorf("publish %s: %w", channel, err)
 	}
-	pruned := time.Now()
+	dropStart := time.Now()
 	if _, err := p.dropOldVersions(channel); err != nil {
 		// The new version is served; a failed cleanup only leaves extra files.
 		p.opts.Logger.Warn("removing old versions after publish failed", "channel", channel, "err", err)
 	}
 	p.opts.Logger.Info("published", "channel", channel, "version", v.ID, "packages", v.Packages,
-		"files", len(t.files), "took", time.Since(start), "indexes", committed.Sub(filled),
-		"commit", pruned.Sub(committed), "prune", time.Since(pruned))
+		"files", len(t.files), "took", time.Since(start), "indexes", commitStart.Sub(fillStart),
+		"commit", dropStart.Sub(commitStart), "drop_old", time.Since(dropStart))
 	return v, nil
 }
 
@@ -289,5 +329,10 @@ func (p *Publisher) switchTo(channel, id string) error {
 		os.Remove(next)
 		return fmt.Errorf("switch to %s: %w", id, err)
 	}
-	return syncDir(cdir)
+	// The switch is in effect from here on; failing to make the directory
+	// entry durable must not undo it.
+	if err := syncDir(cdir); err != nil {
+		p.opts.Logger.Warn("switch not synced to disk", "channel", channel, "version", id, "err", err)
+	}
+	return nil
 }

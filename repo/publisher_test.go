@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -140,6 +141,125 @@ func TestEmptyTargetsAreValid(t *testing.T) {
 			t.Fatalf("apt-get update on an empty channel: %v\n%s", err, out)
 		}
 	}
+	if _, err := exec.LookPath("dnf"); err == nil {
+		srv := serve(t, root)
+		repoFile, _ := repo.ClientConfig("stable", centos9, srv.URL+"/repos", s.PublicKey(t))
+		key := s.WritePublicKey(t, t.TempDir(), "kiln.asc")
+		dnf := newDnfEnv(t, strings.Replace(repoFile, repo.KeyPath("stable"), key, 1))
+		if out, err := dnf.run(t, "makecache"); err != nil {
+			t.Fatalf("dnf makecache on an empty channel: %v\n%s", err, out)
+		}
+	}
+}
+
+func TestByHashKeepsPreviousIndexes(t *testing.T) {
+	work := t.TempDir()
+	root := filepath.Join(work, "repos")
+	pub := openPublisher(t, root, repotest.Signer(t))
+	a := read(t, repotest.GenDeb(t, work, "alpha", "1.0-1", "amd64"))
+	b := read(t, repotest.GenDeb(t, work, "beta", "1.0-1", "amd64"))
+	dir := "apt/debian/dists/bookworm/main/binary-amd64"
+	served := filepath.Join(root, "dev/current", dir)
+	publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{a}})
+	old, err := os.ReadFile(filepath.Join(served, "Packages.xz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldSum := sha256.Sum256(old)
+	oldHash := hex.EncodeToString(oldSum[:])
+	publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{a, b}})
+	entries, err := os.ReadDir(filepath.Join(served, "by-hash/SHA256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 6 {
+		t.Errorf("by-hash holds %d files, want this version's 3 and the previous version's 3", len(entries))
+	}
+	// A client holding the old InRelease still gets the old Packages.xz.
+	srv := serve(t, root)
+	resp, err := srv.Client().Get(srv.URL + "/repos/dev/" + dir + "/by-hash/SHA256/" + oldHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("previous Packages.xz by hash: status %d", resp.StatusCode)
+	}
+	// One version later it is gone.
+	publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{b}})
+	if _, err := os.Stat(filepath.Join(served, "by-hash/SHA256", oldHash)); !os.IsNotExist(err) {
+		t.Errorf("by-hash kept an index two versions old: %v", err)
+	}
+}
+
+func TestRepodataKeepsPreviousDataFiles(t *testing.T) {
+	work := t.TempDir()
+	root := filepath.Join(work, "repos")
+	pub := openPublisher(t, root, repotest.Signer(t))
+	a := read(t, repotest.BuildRPM(t, work, repotest.RPM{Name: "alpha", Version: "1", Release: "1"}))
+	b := read(t, repotest.BuildRPM(t, work, repotest.RPM{Name: "beta", Version: "1", Release: "1"}))
+	repodata := filepath.Join(root, "dev/current", centos9.Dir(), "repodata")
+	list := func() []string {
+		found, _ := filepath.Glob(filepath.Join(repodata, "*.xml.gz"))
+		for i := range found {
+			found[i] = filepath.Base(found[i])
+		}
+		return found
+	}
+	publish(t, pub, "dev", repo.TargetContents{Target: centos9, Packages: []*pkgmeta.Package{a}})
+	first := list()
+	publish(t, pub, "dev", repo.TargetContents{Target: centos9, Packages: []*pkgmeta.Package{a, b}})
+	second := list()
+	if len(first) != 3 || len(second) != 6 {
+		t.Fatalf("repodata files: first %v, second %v", first, second)
+	}
+	for _, f := range first {
+		if !slices.Contains(second, f) {
+			t.Errorf("%s from the previous repomd.xml is gone", f)
+		}
+	}
+	publish(t, pub, "dev", repo.TargetContents{Target: centos9, Packages: []*pkgmeta.Package{b}})
+	third := list()
+	for _, f := range first {
+		if slices.Contains(third, f) {
+			t.Errorf("%s kept two versions on", f)
+		}
+	}
+}
+
+// A Publisher must notice when another process's Prune removed pool files
+// it still remembers, and link them again when they come back.
+func TestPruneByAnotherProcess(t *testing.T) {
+	work := t.TempDir()
+	root := filepath.Join(work, "repos")
+	s := repotest.Signer(t)
+	opts := repo.Options{KeepVersions: 1}
+	a, err := repo.Open(root, s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := repo.Open(root, s, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := read(t, repotest.GenDeb(t, work, "xpkg", "1.0-1", "amd64"))
+	y := read(t, repotest.GenDeb(t, work, "ypkg", "1.0-1", "amd64"))
+	publish(t, a, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{x}})
+	publish(t, b, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{y}})
+	if err := b.Prune(context.Background(), "dev"); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, a, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{x, y}})
+	m, err := a.Manifest("dev", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range m.Targets[0].Packages {
+		if _, err := os.Stat(filepath.Join(root, "dev/current", e.Path)); err != nil {
+			t.Errorf("%s listed but not served: %v", e.Path, err)
+		}
+	}
+	verifyChannel(t, root, "dev", s.PublicKey(t))
 }
 
 func TestRollbackPruneRetention(t *testing.T) {

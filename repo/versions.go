@@ -253,8 +253,14 @@ func (p *Publisher) collectPool(ctx context.Context, channel string) (int, error
 		}
 		return nil
 	})
-	// The in-memory view of the pool is rebuilt lazily from disk.
+	// The in-memory views of the pool, here and in other processes, are
+	// rebuilt lazily from disk.
 	delete(p.pools, channel)
+	if removed > 0 {
+		if genErr := p.bumpPoolGeneration(); genErr != nil && err == nil {
+			err = genErr
+		}
+	}
 	if err != nil {
 		return removed, fmt.Errorf("prune pool of %s: %w", channel, err)
 	}

@@ -15,10 +15,12 @@ import (
 // and xz(1) read multi-block streams like any other. (Concatenated streams
 // would be simpler but apt stops after the first one.)
 
+// A chunk is some tens of kilobytes, so a 64 KiB window loses almost
+// nothing and keeps the encoder's per-block allocation small.
 const (
-	xzDictCap  = 1 << 20
-	xzDictProp = 16 // LZMA2 dictionary size property for 1 MiB: 2 << (16/2 + 11)
-	xzCheckLen = 4  // CRC32
+	xzDictCap  = 64 << 10
+	xzDictProp = 8 // LZMA2 dictionary size property for 64 KiB: 2 << (8/2 + 11)
+	xzCheckLen = 4 // CRC32
 )
 
 var (

@@ -3,8 +3,12 @@ package repo
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 
 	"github.com/kiln-build/kiln/repo/pkgmeta"
 	"github.com/kiln-build/kiln/repo/yum"
@@ -46,14 +50,53 @@ func (b *build) yumRepo(ctx context.Context, tc TargetContents) error {
 		}
 		b.cache.put(key, files, chunks)
 	}
-	return b.place(files)
+	if err := b.place(files); err != nil {
+		return err
+	}
+	return b.carryRepodata(dir)
+}
+
+// carryRepodata keeps the data files the served repomd.xml lists in the new
+// version, so a client that fetched the old repomd.xml just before the
+// switch still finds them. Only one version back is kept.
+func (b *build) carryRepodata(dir string) error {
+	if b.prev == "" {
+		return nil
+	}
+	old := filepath.Join(b.prev, filepath.FromSlash(dir))
+	data, err := os.ReadFile(filepath.Join(old, "repodata", "repomd.xml"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("carry repodata of %s: %w", dir, err)
+	}
+	var md struct {
+		Data []struct {
+			Location struct {
+				Href string `xml:"href,attr"`
+			} `xml:"location"`
+		} `xml:"data"`
+	}
+	if err := xml.Unmarshal(data, &md); err != nil {
+		return fmt.Errorf("carry repodata of %s: %w", dir, err)
+	}
+	for _, d := range md.Data {
+		href := path.Clean(d.Location.Href)
+		if path.Dir(href) != "repodata" || pkgmeta.CheckFileName(path.Base(href)) != nil {
+			continue // not something this publisher wrote
+		}
+		b.t.carry(path.Join(dir, href), filepath.Join(old, filepath.FromSlash(href)))
+	}
+	return nil
 }
 
 func (b *build) renderRepodata(ctx context.Context, dir, signKey string, entries []yum.Entry, ids []string) ([]cachedFile, []string, error) {
 	records := make([]yum.Record, len(yumKinds))
 	files := make([]cachedFile, len(yumKinds), len(yumKinds)+2)
-	var chunks []string
-	for i, k := range yumKinds {
+	keys := make([][]string, len(yumKinds))
+	err := parallel(len(yumKinds), func(i int) error {
+		k := yumKinds[i]
 		var header, footer bytes.Buffer
 		k.header(&header, len(entries))
 		k.footer(&footer)
@@ -65,18 +108,26 @@ func (b *build) renderRepodata(ctx context.Context, dir, signKey string, entries
 			render: func(buf *bytes.Buffer, i int) { k.pkg(buf, entries[i]) },
 		}, header.Bytes(), footer.Bytes())
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		chunks = append(chunks, r.keys...)
+		keys[i] = r.keys
 		sum := sumHex(r.gz)
 		loc := path.Join("repodata", sum+"-"+k.name+".xml.gz")
 		f, err := b.index(path.Join(dir, loc), r.gz)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		files[i] = f
 		records[i] = yum.Record{Type: k.name, Location: loc, SHA256: sum, Size: int64(len(r.gz)),
 			OpenSHA256: r.sum, OpenSize: r.size, Timestamp: b.now.Unix()}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var chunks []string
+	for _, k := range keys {
+		chunks = append(chunks, k...)
 	}
 	repomd := yum.Repomd(b.now.Unix(), records)
 	sig, err := b.sign(ctx, signKey, repomd, false)

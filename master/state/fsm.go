@@ -286,6 +286,10 @@ func (f *FSM) finish(c *FinishCmd) Outcome {
 		b.Started = a.Started
 	}
 	mergeProps(b, r.Properties)
+	if b.Revision == "" {
+		// A build of the branch head records what the head was.
+		b.Revision = b.Properties["revision"]
+	}
 	b.Artifacts = r.Artifacts
 	if b.Status == protocol.StatusSuccess {
 		if prev, ok := f.lastGood[b.Builder]; !ok || prev < b.ID {

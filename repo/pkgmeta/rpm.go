@@ -150,6 +150,17 @@ type fullReader struct{ r io.Reader }
 func (f fullReader) Read(b []byte) (int, error) { return io.ReadFull(f.r, b) }
 
 func parseRPM(r *io.SectionReader) (p *Package, err error) {
+	// A corrupt header can hold out-of-range string offsets (which the rpm
+	// library indexes without checking) or arrays of mismatched lengths;
+	// report those as ErrCorrupt rather than letting a panic escape.
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("%w: malformed header: %v", ErrCorrupt, r)
+		}
+	}()
+	if err := checkRPMHeaders(r); err != nil {
+		return nil, err
+	}
 	hdr, err := rpm.Read(fullReader{bufio.NewReader(io.NewSectionReader(r, 0, r.Size()))})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
@@ -181,13 +192,6 @@ func parseRPM(r *io.SectionReader) (p *Package, err error) {
 		HeaderStart:   int64(start),
 		HeaderEnd:     int64(end),
 	}
-	// A corrupt header can hold arrays of mismatched lengths; report those
-	// as ErrCorrupt rather than letting an index panic escape.
-	defer func() {
-		if r := recover(); r != nil {
-			p, err = nil, fmt.Errorf("%w: inconsistent header arrays: %v", ErrCorrupt, r)
-		}
-	}()
 	info.Files = files(h)
 	info.Provides = deps(h, 1047, 1112, 1113)
 	info.Requires = deps(h, 1049, 1048, 1050)
