@@ -35,3 +35,4 @@ e2e: build
 demo: build
 	scripts/deps.sh demo
 	$(BIN) checkconfig configs/demo.yaml
+	$(BIN) demo --dir .kiln-demo

@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 		newCheckconfigCmd(),
 		newSignerCmd(),
 		newWorkerCmd(),
+		newDemoCmd(),
 	)
 	return root
 }
