@@ -96,6 +96,7 @@ func (c *checker) master() {
 	if m.NATS != "" && m.NATSURL != "" {
 		c.errorf("master.nats_url", "drop master.nats to use an external NATS cluster", "nats and nats_url are mutually exclusive")
 	}
+	c.intake()
 }
 
 func (c *checker) workers() {

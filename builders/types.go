@@ -42,6 +42,12 @@ type Master struct {
 	MaxAttempts int `yaml:"max_attempts"`
 	// PublicPages false makes every page require a login.
 	PublicPages *bool `yaml:"public_pages"`
+	// Hooks holds the webhook secrets, Poll the pollers' schedule.
+	Hooks Hooks `yaml:"hooks"`
+	Poll  Poll  `yaml:"poll"`
+	// Config names a git repository to load the farm's config from (the
+	// file that says so is then only the bootstrap).
+	Config ConfigSource `yaml:"config"`
 }
 
 // Distro is one distribution's slice of the platform matrix.
@@ -79,6 +85,8 @@ type Component struct {
 	// Collapse false keeps every pending request instead of collapsing them
 	// into the newest; nil means the default, true.
 	Collapse *bool `yaml:"collapse"`
+	// Poll is "off" (webhooks only) or an interval overriding master.poll's.
+	Poll *PollSetting `yaml:"poll"`
 }
 
 // Step is one unit of a build. Use names a template whose steps are spliced

@@ -101,6 +101,10 @@ func newBuild(b *builders.Builder) state.NewBuild {
 
 func (m *Master) create(ctx context.Context, comp, target, rev, reason string, list []*builders.Builder) (*api.ForceResult, error) {
 	cmd := &state.ForceCmd{Component: comp, Target: target, Revision: rev, Reason: reason, Time: time.Now()}
+	if user := api.User(ctx); user != "" {
+		// An authenticated API or web action: the change names who asked.
+		cmd.Source = &state.Source{Kind: state.KindForce, User: user}
+	}
 	for _, b := range list {
 		cmd.Builds = append(cmd.Builds, newBuild(b))
 	}
@@ -142,7 +146,6 @@ func (m *Master) Cancel(ctx context.Context, id int64) error {
 func (m *Master) Builds(f state.Filter) ([]*state.Build, int)  { return m.node.FSM.Builds(f) }
 func (m *Master) Build(id int64) (*state.Build, error)         { return m.node.FSM.Build(id) }
 func (m *Master) Change(id int64) (*state.Change, error)       { return m.node.FSM.Change(id) }
-func (m *Master) Changes(limit int) []*state.Change            { return m.node.FSM.Changes(limit) }
 func (m *Master) Workers() []sched.WorkerStatus                { return m.sched.Workers() }
 func (m *Master) Explain(id int64) (*sched.Explanation, error) { return m.sched.Explain(id) }
 

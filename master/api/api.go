@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/kiln-build/kiln/master/sched"
 	"github.com/kiln-build/kiln/master/state"
@@ -51,6 +53,47 @@ type BuildList struct {
 	Total  int            `json:"total"`
 }
 
+// ChangeFilter selects changes; empty fields match all.
+type ChangeFilter struct {
+	Component string
+	Limit     int
+	Offset    int
+}
+
+// ChangeList is a page of changes.
+type ChangeList struct {
+	Changes []*state.Change `json:"changes"`
+	Total   int             `json:"total"`
+}
+
+// BuilderFilter selects builders; Status matches their latest build
+// ("never" for builders that never built).
+type BuilderFilter struct {
+	Component string
+	Target    string
+	Status    string
+	Limit     int
+	Offset    int
+}
+
+// BuilderStatus is a configured builder and its latest build, what one cell
+// of the web page's grid shows.
+type BuilderStatus struct {
+	Name      string          `json:"name"`
+	Component string          `json:"component"`
+	Target    string          `json:"target"`
+	Latest    *state.BuildRef `json:"latest,omitempty"`
+}
+
+// BuilderList is a page of builders.
+type BuilderList struct {
+	Builders []BuilderStatus `json:"builders"`
+	Total    int             `json:"total"`
+}
+
+// StatusNever is the builder status filter for builders that never built.
+const StatusNever = "never"
+
 // Backend is what the API needs from the master.
 type Backend interface {
 	Force(ctx context.Context, r ForceRequest) (*ForceResult, error)
@@ -58,8 +101,9 @@ type Backend interface {
 	Cancel(ctx context.Context, build int64) error
 	Builds(f state.Filter) ([]*state.Build, int)
 	Build(id int64) (*state.Build, error)
+	Builders(f BuilderFilter) ([]BuilderStatus, int)
 	Change(id int64) (*state.Change, error)
-	Changes(limit int) []*state.Change
+	Changes(f ChangeFilter) ([]*state.Change, int)
 	Workers() []sched.WorkerStatus
 	Explain(id int64) (*sched.Explanation, error)
 	// Log calls fn with the build's log chunks in order; with follow it
@@ -69,50 +113,103 @@ type Backend interface {
 	Artifact(ctx context.Context, build int64, name string) (io.ReadCloser, protocol.Artifact, error)
 }
 
-// Authorizer decides whether a request may perform an action ("force",
-// "cancel", "rebuild"). Nil allows everything; the web issue plugs users in.
-type Authorizer func(r *http.Request, action string) error
+// Authorizer decides whether a request may perform an action: ActionRead
+// for every GET, "force", "cancel" or "rebuild". It returns the user the
+// request speaks for ("" for anonymous reads). Nil allows everything.
+type Authorizer func(r *http.Request, action string) (user string, err error)
 
-// ErrForbidden is what an Authorizer returns to refuse.
-var ErrForbidden = errors.New("forbidden")
+// ActionRead is what an Authorizer is asked for every GET route.
+const ActionRead = "read"
 
-type handler struct {
-	b    Backend
-	auth Authorizer
-	log  *slog.Logger
+// What an Authorizer returns to refuse: ErrUnauthenticated when the request
+// proves no identity (401), ErrForbidden when the identity may not act (403).
+var (
+	ErrUnauthenticated = errors.New("authentication required")
+	ErrForbidden       = errors.New("forbidden")
+)
+
+type userKey struct{}
+
+// User is the authenticated user an action runs for, "" when none.
+func User(ctx context.Context) string {
+	u, _ := ctx.Value(userKey{}).(string)
+	return u
 }
 
-// Register adds the API routes to mux.
-func Register(mux *http.ServeMux, b Backend, auth Authorizer, log *slog.Logger) {
+// WithUser records who a request speaks for, for Backend methods to read
+// with User.
+func WithUser(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, userKey{}, user)
+}
+
+type handler struct {
+	b      Backend
+	auth   Authorizer
+	log    *slog.Logger
+	routes []string // patterns registered, "METHOD /path"
+}
+
+// Register adds the API routes to mux and returns their patterns
+// ("METHOD /path"), which the OpenAPI document must describe.
+func Register(mux *http.ServeMux, b Backend, auth Authorizer, log *slog.Logger) []string {
 	if log == nil {
 		log = slog.Default()
 	}
 	h := &handler{b: b, auth: auth, log: log.With("component", "api")}
-	mux.HandleFunc("POST /api/v1/force", h.action("force", h.force))
-	mux.HandleFunc("GET /api/v1/builds", h.builds)
-	mux.HandleFunc("GET /api/v1/builds/{id}", h.build)
-	mux.HandleFunc("GET /api/v1/builds/{id}/log", h.logs)
-	mux.HandleFunc("GET /api/v1/builds/{id}/artifacts/{name...}", h.artifact)
-	mux.HandleFunc("POST /api/v1/builds/{id}/cancel", h.action("cancel", h.cancel))
-	mux.HandleFunc("POST /api/v1/builds/{id}/rebuild", h.action("rebuild", h.rebuild))
-	mux.HandleFunc("GET /api/v1/workers", h.workers)
-	mux.HandleFunc("GET /api/v1/requests/{id}/explain", h.explain)
-	mux.HandleFunc("GET /api/v1/changes", h.changes)
+	h.handle(mux, "POST /api/v1/force", "force", h.force)
+	h.handle(mux, "GET /api/v1/builders", ActionRead, h.builders)
+	h.handle(mux, "GET /api/v1/builds", ActionRead, h.builds)
+	h.handle(mux, "GET /api/v1/builds/{id}", ActionRead, h.build)
+	h.handle(mux, "GET /api/v1/builds/{id}/steps", ActionRead, h.steps)
+	h.handle(mux, "GET /api/v1/builds/{id}/log", ActionRead, h.logs)
+	h.handle(mux, "GET /api/v1/builds/{id}/artifacts/{name...}", ActionRead, h.artifact)
+	h.handle(mux, "POST /api/v1/builds/{id}/cancel", "cancel", h.cancel)
+	h.handle(mux, "POST /api/v1/builds/{id}/rebuild", "rebuild", h.rebuild)
+	h.handle(mux, "GET /api/v1/workers", ActionRead, h.workers)
+	h.handle(mux, "GET /api/v1/requests/{id}/explain", ActionRead, h.explain)
+	h.handle(mux, "GET /api/v1/changes", ActionRead, h.changes)
+	h.handle(mux, "GET /api/v1/openapi.json", ActionRead, serveOpenAPI)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})
+	return h.routes
 }
 
-func (h *handler) action(name string, next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// handle registers a route behind the authorizer.
+func (h *handler) handle(mux *http.ServeMux, pattern, action string, next http.HandlerFunc) {
+	h.routes = append(h.routes, pattern)
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if h.auth != nil {
-			if err := h.auth(r, name); err != nil {
+			user, err := h.auth(r, action)
+			switch {
+			case errors.Is(err, ErrUnauthenticated):
+				w.Header().Set("WWW-Authenticate", `Bearer realm="kiln"`)
+				writeError(w, http.StatusUnauthorized, err.Error())
+				return
+			case err != nil:
 				writeError(w, http.StatusForbidden, err.Error())
 				return
 			}
+			r = r.WithContext(WithUser(r.Context(), user))
 		}
 		next(w, r)
+	})
+}
+
+// onlyParams answers 400 naming the first query parameter the route does
+// not take: a typo must not silently widen a filter.
+func onlyParams(w http.ResponseWriter, r *http.Request, names ...string) bool {
+	for k := range r.URL.Query() {
+		if !slices.Contains(names, k) {
+			want := "none"
+			if len(names) > 0 {
+				want = strings.Join(names, ", ")
+			}
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown query parameter %q (want %s)", k, want))
+			return false
+		}
 	}
+	return true
 }
 
 // Error is the body of every error response.
@@ -196,25 +293,17 @@ var knownStatuses = map[string]bool{
 }
 
 func (h *handler) builds(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	for k := range q {
-		switch k {
-		case "component", "target", "status", "limit", "offset", "buildset":
-		default:
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown query parameter %q (want component, target, status, buildset, limit, offset)", k))
-			return
-		}
+	if !onlyParams(w, r, "component", "target", "status", "worker", "buildset", "limit", "offset") {
+		return
 	}
-	f := state.Filter{Component: q.Get("component"), Target: q.Get("target"), Status: q.Get("status")}
+	q := r.URL.Query()
+	f := state.Filter{Component: q.Get("component"), Target: q.Get("target"), Status: q.Get("status"), Worker: q.Get("worker")}
 	if f.Status != "" && !knownStatuses[f.Status] {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad query parameter status=%q", f.Status))
 		return
 	}
 	var ok bool
-	if f.Limit, ok = queryInt(w, r, "limit", 100); !ok {
-		return
-	}
-	if f.Offset, ok = queryInt(w, r, "offset", 0); !ok {
+	if f.Limit, f.Offset, ok = page(w, r); !ok {
 		return
 	}
 	bs, ok2 := queryInt(w, r, "buildset", 0)
@@ -229,7 +318,69 @@ func (h *handler) builds(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, BuildList{Builds: list, Total: total})
 }
 
+// page reads limit (default 100) and offset.
+func page(w http.ResponseWriter, r *http.Request) (limit, offset int, ok bool) {
+	if limit, ok = queryInt(w, r, "limit", 100); !ok {
+		return 0, 0, false
+	}
+	offset, ok = queryInt(w, r, "offset", 0)
+	return limit, offset, ok
+}
+
+func (h *handler) builders(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r, "component", "target", "status", "limit", "offset") {
+		return
+	}
+	q := r.URL.Query()
+	f := BuilderFilter{Component: q.Get("component"), Target: q.Get("target"), Status: q.Get("status")}
+	if f.Status != "" && f.Status != StatusNever && !knownStatuses[f.Status] {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad query parameter status=%q (want a build status or %q)", f.Status, StatusNever))
+		return
+	}
+	var ok bool
+	if f.Limit, f.Offset, ok = page(w, r); !ok {
+		return
+	}
+	list, total := h.b.Builders(f)
+	if list == nil {
+		list = []BuilderStatus{}
+	}
+	writeJSON(w, http.StatusOK, BuilderList{Builders: list, Total: total})
+}
+
+// lookup reads the {id} of a build route, answering 400 or 404 itself.
+func (h *handler) lookup(w http.ResponseWriter, r *http.Request, params ...string) (*state.Build, bool) {
+	if !onlyParams(w, r, params...) {
+		return nil, false
+	}
+	id, ok := pathID(w, r)
+	if !ok {
+		return nil, false
+	}
+	b, err := h.b.Build(id)
+	if err != nil {
+		h.fail(w, err)
+		return nil, false
+	}
+	return b, true
+}
+
+func (h *handler) steps(w http.ResponseWriter, r *http.Request) {
+	b, ok := h.lookup(w, r)
+	if !ok {
+		return
+	}
+	steps := b.Steps
+	if steps == nil {
+		steps = []state.Step{}
+	}
+	writeJSON(w, http.StatusOK, steps)
+}
+
 func (h *handler) build(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r) {
+		return
+	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -247,14 +398,11 @@ func (h *handler) build(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) logs(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	b, ok := h.lookup(w, r, "follow")
 	if !ok {
 		return
 	}
-	if _, err := h.b.Build(id); err != nil {
-		h.fail(w, err)
-		return
-	}
+	id := b.ID
 	follow := r.URL.Query().Get("follow")
 	if follow != "" && follow != "0" && follow != "1" && follow != "true" && follow != "false" {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad query parameter follow=%q: want 1 or 0", follow))
@@ -311,6 +459,9 @@ func (h *handler) followLog(w http.ResponseWriter, r *http.Request, id int64) {
 }
 
 func (h *handler) artifact(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r) {
+		return
+	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -330,6 +481,9 @@ func (h *handler) artifact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r) {
+		return
+	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -347,6 +501,9 @@ func (h *handler) cancel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) rebuild(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r) {
+		return
+	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -359,11 +516,17 @@ func (h *handler) rebuild(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, res)
 }
 
-func (h *handler) workers(w http.ResponseWriter, _ *http.Request) {
+func (h *handler) workers(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r) {
+		return
+	}
 	writeJSON(w, http.StatusOK, h.b.Workers())
 }
 
 func (h *handler) explain(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r) {
+		return
+	}
 	id, ok := pathID(w, r)
 	if !ok {
 		return
@@ -377,13 +540,17 @@ func (h *handler) explain(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
-	limit, ok := queryInt(w, r, "limit", 100)
-	if !ok {
+	if !onlyParams(w, r, "component", "limit", "offset") {
 		return
 	}
-	list := h.b.Changes(limit)
+	f := ChangeFilter{Component: r.URL.Query().Get("component")}
+	var ok bool
+	if f.Limit, f.Offset, ok = page(w, r); !ok {
+		return
+	}
+	list, total := h.b.Changes(f)
 	if list == nil {
 		list = []*state.Change{}
 	}
-	writeJSON(w, http.StatusOK, list)
+	writeJSON(w, http.StatusOK, ChangeList{Changes: list, Total: total})
 }

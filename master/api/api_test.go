@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -20,14 +21,17 @@ import (
 
 // backend answers from a fixed set of builds and records what it was asked.
 type backend struct {
-	builds  map[int64]*state.Build
-	filter  state.Filter
-	forced  api.ForceRequest
-	failure error
+	builds   map[int64]*state.Build
+	filter   state.Filter
+	builders api.BuilderFilter
+	changes  api.ChangeFilter
+	forced   api.ForceRequest
+	user     string
+	failure  error
 }
 
-func (b *backend) Force(_ context.Context, r api.ForceRequest) (*api.ForceResult, error) {
-	b.forced = r
+func (b *backend) Force(ctx context.Context, r api.ForceRequest) (*api.ForceResult, error) {
+	b.forced, b.user = r, api.User(ctx)
 	if b.failure != nil {
 		return nil, b.failure
 	}
@@ -50,9 +54,16 @@ func (b *backend) Build(id int64) (*state.Build, error) {
 	}
 	return nil, fmt.Errorf("build %d: %w", id, state.ErrNotFound)
 }
+func (b *backend) Builders(f api.BuilderFilter) ([]api.BuilderStatus, int) {
+	b.builders = f
+	return nil, 0
+}
 func (b *backend) Change(id int64) (*state.Change, error) { return nil, state.ErrNotFound }
-func (b *backend) Changes(int) []*state.Change            { return nil }
-func (b *backend) Workers() []sched.WorkerStatus          { return nil }
+func (b *backend) Changes(f api.ChangeFilter) ([]*state.Change, int) {
+	b.changes = f
+	return nil, 0
+}
+func (b *backend) Workers() []sched.WorkerStatus { return nil }
 func (b *backend) Explain(id int64) (*sched.Explanation, error) {
 	if _, err := b.Build(id); err != nil {
 		return nil, err
@@ -113,6 +124,16 @@ func TestStatusCodesAndErrors(t *testing.T) {
 		{"GET", "/api/v1/requests/7/explain", "", nil, 503, "not the leader"},
 		{"GET", "/api/v1/requests/9/explain", "", nil, 404, "not found"},
 		{"GET", "/api/v1/nothing", "", nil, 404, "no API route"},
+		{"GET", "/api/v1/builders?status=never", "", nil, 200, `"builders"`},
+		{"GET", "/api/v1/builders?status=late", "", nil, 400, "status"},
+		{"GET", "/api/v1/builders?arch=arm64", "", nil, 400, `unknown query parameter \"arch\"`},
+		{"GET", "/api/v1/builds/7/steps", "", nil, 200, "[]"},
+		{"GET", "/api/v1/builds/8/steps", "", nil, 404, "not found"},
+		{"GET", "/api/v1/builds/7?x=1", "", nil, 400, `unknown query parameter \"x\"`},
+		{"GET", "/api/v1/workers?all=1", "", nil, 400, `unknown query parameter \"all\"`},
+		{"GET", "/api/v1/changes?limit=x", "", nil, 400, "limit"},
+		{"GET", "/api/v1/changes?since=3", "", nil, 400, `unknown query parameter \"since\"`},
+		{"GET", "/api/v1/changes", "", nil, 200, `"total"`},
 	} {
 		be.failure = tc.failure
 		code, body := do(t, srv, tc.method, tc.path, tc.body)
@@ -132,35 +153,88 @@ func TestBuildFiltersReachTheBackend(t *testing.T) {
 	be := &backend{}
 	srv := serve(be, nil)
 	defer srv.Close()
-	if code, _ := do(t, srv, "GET", "/api/v1/builds?component=libx&target=debian/bookworm/amd64&status=failure&limit=5&offset=10&buildset=4", ""); code != 200 {
-		t.Fatalf("HTTP %d", code)
+	for _, path := range []string{
+		"/api/v1/builds?component=libx&target=debian/bookworm/amd64&status=failure&worker=w1&limit=5&offset=10&buildset=4",
+		"/api/v1/builders?component=libx&target=debian/bookworm/amd64&status=failure&limit=5&offset=10",
+		"/api/v1/changes?component=libx&limit=5&offset=10",
+	} {
+		if code, body := do(t, srv, "GET", path, ""); code != 200 {
+			t.Fatalf("GET %s: HTTP %d %s", path, code, body)
+		}
 	}
-	want := state.Filter{Component: "libx", Target: "debian/bookworm/amd64", Status: "failure", Limit: 5, Offset: 10, Buildset: 4}
-	if be.filter != want {
+	want := state.Filter{Component: "libx", Target: "debian/bookworm/amd64", Status: "failure", Worker: "w1", Limit: 5, Offset: 10, Buildset: 4}
+	if !reflect.DeepEqual(be.filter, want) {
 		t.Errorf("filter = %+v, want %+v", be.filter, want)
+	}
+	if want := (api.BuilderFilter{Component: "libx", Target: "debian/bookworm/amd64", Status: "failure", Limit: 5, Offset: 10}); be.builders != want {
+		t.Errorf("builder filter = %+v, want %+v", be.builders, want)
+	}
+	if want := (api.ChangeFilter{Component: "libx", Limit: 5, Offset: 10}); be.changes != want {
+		t.Errorf("change filter = %+v, want %+v", be.changes, want)
 	}
 }
 
-func TestAuthorizerGuardsActionsOnly(t *testing.T) {
+func TestAuthorizer(t *testing.T) {
 	be := &backend{builds: map[int64]*state.Build{7: {ID: 7}}}
 	var asked []string
-	srv := serve(be, func(_ *http.Request, action string) error {
+	srv := serve(be, func(r *http.Request, action string) (string, error) {
 		asked = append(asked, action)
-		return fmt.Errorf("%s needs a login: %w", action, api.ErrForbidden)
+		switch tok := r.Header.Get("Authorization"); {
+		case action == api.ActionRead:
+			return "", nil
+		case tok == "":
+			return "", fmt.Errorf("%s: %w", action, api.ErrUnauthenticated)
+		case tok == "Bearer good":
+			return "ann", nil
+		}
+		return "", fmt.Errorf("%s needs another user: %w", action, api.ErrForbidden)
 	})
 	defer srv.Close()
-	for _, p := range []struct{ method, path string }{{"POST", "/api/v1/force"}, {"POST", "/api/v1/builds/7/cancel"}, {"POST", "/api/v1/builds/7/rebuild"}} {
-		if code, body := do(t, srv, p.method, p.path, `{"component":"x"}`); code != http.StatusForbidden || !strings.Contains(body, "needs a login") {
-			t.Errorf("%s %s: HTTP %d %q, want 403", p.method, p.path, code, body)
+	actions := []struct{ method, path string }{{"POST", "/api/v1/force"}, {"POST", "/api/v1/builds/7/cancel"}, {"POST", "/api/v1/builds/7/rebuild"}}
+	for _, tc := range []struct {
+		auth    string
+		code    int
+		mention string
+	}{
+		{"", http.StatusUnauthorized, "authentication required"},
+		{"Bearer other", http.StatusForbidden, "needs another user"},
+	} {
+		for _, p := range actions {
+			req, _ := http.NewRequest(p.method, srv.URL+p.path, strings.NewReader(`{"component":"x"}`))
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.code || !strings.Contains(string(body), tc.mention) {
+				t.Errorf("%s %s with %q: HTTP %d %q, want %d", p.method, p.path, tc.auth, resp.StatusCode, body, tc.code)
+			}
+			if tc.code == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s: 401 without WWW-Authenticate", p.method, p.path)
+			}
 		}
-	}
-	if code, _ := do(t, srv, "GET", "/api/v1/builds/7", ""); code != 200 {
-		t.Errorf("reading needs no authorization: HTTP %d", code)
-	}
-	if strings.Join(asked, ",") != "force,cancel,rebuild" {
-		t.Errorf("authorizer asked for %v", asked)
 	}
 	if be.forced.Component != "" {
 		t.Error("a refused force reached the backend")
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/force", strings.NewReader(`{"component":"x"}`))
+	req.Header.Set("Authorization", "Bearer good")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || be.user != "ann" {
+		t.Errorf("force with a good token: HTTP %d, backend saw user %q", resp.StatusCode, be.user)
+	}
+	if code, _ := do(t, srv, "GET", "/api/v1/builds/7", ""); code != 200 {
+		t.Errorf("anonymous read allowed by the authorizer: HTTP %d", code)
+	}
+	if asked[len(asked)-1] != api.ActionRead {
+		t.Errorf("a GET asked the authorizer for %q, want %q", asked[len(asked)-1], api.ActionRead)
 	}
 }

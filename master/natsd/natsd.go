@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -33,6 +34,9 @@ type Options struct {
 // Server is a running embedded NATS server.
 type Server struct {
 	s *server.Server
+
+	mu   sync.Mutex // serialises SetUsers
+	opts *server.Options
 }
 
 // Start runs the server and waits until it accepts connections.
@@ -62,19 +66,7 @@ func Start(o Options) (*Server, error) {
 		// steps must fit.
 		MaxPayload: 8 << 20,
 	}
-	for _, u := range o.Users {
-		su := &server.User{Username: u.Name, Password: u.Password}
-		if u.Publish != nil || u.Subscribe != nil {
-			su.Permissions = &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: u.Publish},
-				Subscribe: &server.SubjectPermission{Allow: u.Subscribe},
-				// Workers answer the master's requests (jobs, hello replies
-				// come the other way) on whatever reply subject it chose.
-				Response: &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
-			}
-		}
-		opts.Users = append(opts.Users, su)
-	}
+	opts.Users = serverUsers(o.Users)
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("configure nats server: %w", err)
@@ -87,7 +79,25 @@ func Start(o Options) (*Server, error) {
 		s.Shutdown()
 		return nil, fmt.Errorf("nats server on %s: not ready after 10s", o.Addr)
 	}
-	return &Server{s: s}, nil
+	return &Server{s: s, opts: opts}, nil
+}
+
+func serverUsers(us []User) []*server.User {
+	out := make([]*server.User, 0, len(us))
+	for _, u := range us {
+		su := &server.User{Username: u.Name, Password: u.Password}
+		if u.Publish != nil || u.Subscribe != nil {
+			su.Permissions = &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: u.Publish},
+				Subscribe: &server.SubjectPermission{Allow: u.Subscribe},
+				// Workers answer the master's requests (jobs, hello replies
+				// come the other way) on whatever reply subject it chose.
+				Response: &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
+			}
+		}
+		out = append(out, su)
+	}
+	return out
 }
 
 // ClientURL is the address clients dial.

@@ -7,92 +7,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cgi"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/gittest"
 	"github.com/kiln-build/kiln/master/hooks"
 )
-
-// gitHandler serves bare repositories under root over git's smart HTTP
-// protocol, through git http-backend as a CGI program.
-func gitHandler(t *testing.T, root string) http.Handler {
-	t.Helper()
-	gitBin, err := exec.LookPath("git")
-	if err != nil {
-		t.Skip("git not installed")
-	}
-	return &cgi.Handler{
-		Path: gitBin,
-		Args: []string{"http-backend"},
-		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
-		// Polls racing a test's cleanup make git complain about the
-		// vanished repository.
-		Stderr: io.Discard,
-	}
-}
-
-// workspace is a bare repository under a served root plus a clone to
-// commit from.
-type workspace struct {
-	t    *testing.T
-	home string
-	bare string
-	work string
-}
-
-func newWorkspace(t *testing.T, root, name string) *workspace {
-	return newWorkspaceHead(t, root, name, "main")
-}
-
-// newWorkspaceHead makes a workspace whose served HEAD points at head.
-func newWorkspaceHead(t *testing.T, root, name, head string) *workspace {
-	t.Helper()
-	w := &workspace{t: t, home: t.TempDir(), bare: filepath.Join(root, name), work: filepath.Join(t.TempDir(), "work")}
-	w.git("", "init", "-q", "--bare", "-b", head, w.bare)
-	w.git("", "init", "-q", "-b", head, w.work)
-	w.git(w.work, "remote", "add", "origin", w.bare)
-	return w
-}
-
-func (w *workspace) git(dir string, args ...string) string {
-	w.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"HOME="+w.home, "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Kiln Test", "GIT_AUTHOR_EMAIL=test@kiln.invalid",
-		"GIT_COMMITTER_NAME=Kiln Test", "GIT_COMMITTER_EMAIL=test@kiln.invalid")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		w.t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// commit makes a commit on branch, pushes it and returns its id.
-func (w *workspace) commit(branch, msg string) string {
-	w.t.Helper()
-	w.git(w.work, "checkout", "-q", "-B", branch)
-	w.git(w.work, "commit", "-q", "--allow-empty", "-m", msg)
-	w.git(w.work, "push", "-q", "origin", branch)
-	return w.git(w.work, "rev-parse", "HEAD")
-}
-
-// tag makes an annotated tag of HEAD, pushes it and returns the commit.
-func (w *workspace) tag(name string) string {
-	w.t.Helper()
-	w.git(w.work, "tag", "-a", "-m", "release "+name, name)
-	w.git(w.work, "push", "-q", "origin", name)
-	return w.git(w.work, "rev-parse", "HEAD")
-}
 
 type collector struct {
 	mu      sync.Mutex
@@ -210,10 +134,10 @@ func newPoller(t *testing.T, o Options) *Poller {
 
 func TestPollerReportsEachNewCommit(t *testing.T) {
 	root := t.TempDir()
-	srv := httptest.NewServer(gitHandler(t, root))
+	srv := httptest.NewServer(gittest.Handler(t, root))
 	defer srv.Close()
-	ws := newWorkspace(t, root, "opencore.git")
-	ws.commit("main", "initial")
+	ws := gittest.New(t, root, "opencore.git")
+	ws.Commit("main", "initial")
 	url := srv.URL + "/opencore.git"
 
 	const interval = 30 * time.Millisecond
@@ -238,14 +162,14 @@ func TestPollerReportsEachNewCommit(t *testing.T) {
 	}
 
 	for i := range 3 {
-		rev := ws.commit("main", "change "+string(rune('a'+i)))
+		rev := ws.Commit("main", "change "+string(rune('a'+i)))
 		col.expect(t, 3*interval, summary{"opencore", "main", "", rev, hooks.KindPoller})
 	}
 
-	devRev := ws.commit("dev", "a new branch")
+	devRev := ws.Commit("dev", "a new branch")
 	col.expect(t, 3*interval, summary{"opencore-dev", "dev", "", devRev, hooks.KindPoller})
 
-	tagged := ws.tag("v1.0")
+	tagged := ws.Tag("v1.0")
 	col.expect(t, 3*interval,
 		summary{"opencore", "", "v1.0", tagged, hooks.KindPoller},
 		summary{"opencore-dev", "", "v1.0", tagged, hooks.KindPoller})
@@ -257,10 +181,10 @@ func TestPollerReportsEachNewCommit(t *testing.T) {
 
 func TestPollerPokeAndNotify(t *testing.T) {
 	root := t.TempDir()
-	srv := httptest.NewServer(gitHandler(t, root))
+	srv := httptest.NewServer(gittest.Handler(t, root))
 	defer srv.Close()
-	ws := newWorkspace(t, root, "libgrace.git")
-	ws.commit("main", "initial")
+	ws := gittest.New(t, root, "libgrace.git")
+	ws.Commit("main", "initial")
 	url := srv.URL + "/libgrace.git"
 
 	col := &collector{}
@@ -272,13 +196,13 @@ func TestPollerPokeAndNotify(t *testing.T) {
 	run(t, p)
 	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
 
-	rev := ws.commit("main", "poked")
+	rev := ws.Commit("main", "poked")
 	p.Poke(url)
 	col.expect(t, 50*time.Millisecond, summary{"libgrace", "main", "", rev, hooks.KindPoller})
 
 	// A webhook already reported this one: the poll it triggers is silent.
 	waitFor(t, "the poked poll", func() bool { return statusOf(p, url).Polls == 2 })
-	rev = ws.commit("main", "hooked")
+	rev = ws.Commit("main", "hooked")
 	p.Notify("ssh://git@127.0.0.1:2222/libgrace.git", "refs/heads/main", rev)
 	waitFor(t, "the notified poll", func() bool { return statusOf(p, url).Polls == 3 })
 	col.expect(t, 50*time.Millisecond)
@@ -288,10 +212,10 @@ func TestPollerPokeAndNotify(t *testing.T) {
 
 func TestPollerFirstSightOption(t *testing.T) {
 	root := t.TempDir()
-	srv := httptest.NewServer(gitHandler(t, root))
+	srv := httptest.NewServer(gittest.Handler(t, root))
 	defer srv.Close()
-	ws := newWorkspace(t, root, "widget.git")
-	rev := ws.commit("main", "initial")
+	ws := gittest.New(t, root, "widget.git")
+	rev := ws.Commit("main", "initial")
 	url := srv.URL + "/widget.git"
 
 	col := &collector{}
@@ -305,10 +229,10 @@ func TestPollerFirstSightOption(t *testing.T) {
 
 func TestPollerSinkFailureRetries(t *testing.T) {
 	root := t.TempDir()
-	srv := httptest.NewServer(gitHandler(t, root))
+	srv := httptest.NewServer(gittest.Handler(t, root))
 	defer srv.Close()
-	ws := newWorkspace(t, root, "pkgtool.git")
-	ws.commit("main", "initial")
+	ws := gittest.New(t, root, "pkgtool.git")
+	ws.Commit("main", "initial")
 	url := srv.URL + "/pkgtool.git"
 
 	col := &collector{}
@@ -320,7 +244,7 @@ func TestPollerSinkFailureRetries(t *testing.T) {
 	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
 
 	col.setErr(errors.New("not the leader"))
-	rev := ws.commit("main", "while refused")
+	rev := ws.Commit("main", "while refused")
 	waitFor(t, "a refused report", func() bool { return statusOf(p, url).Failures > 0 })
 	if s := statusOf(p, url); !strings.Contains(s.LastError, "not the leader") {
 		t.Fatalf("last error %q", s.LastError)
@@ -332,8 +256,8 @@ func TestPollerSinkFailureRetries(t *testing.T) {
 
 func TestPollerBacksOffAndRecovers(t *testing.T) {
 	root := t.TempDir()
-	ws := newWorkspace(t, root, "legacy.git")
-	ws.commit("main", "initial")
+	ws := gittest.New(t, root, "legacy.git")
+	ws.Commit("main", "initial")
 
 	// A loopback port nobody listens on, that the server takes later.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -374,7 +298,7 @@ func TestPollerBacksOffAndRecovers(t *testing.T) {
 	if err != nil {
 		t.Skipf("port %s taken meanwhile: %v", addr, err)
 	}
-	srv := &http.Server{Handler: gitHandler(t, root)}
+	srv := &http.Server{Handler: gittest.Handler(t, root)}
 	go srv.Serve(l)
 	defer srv.Close()
 
@@ -382,18 +306,18 @@ func TestPollerBacksOffAndRecovers(t *testing.T) {
 	if s := statusOf(p, url); s.LastError != "" || s.NextPoll.Sub(s.LastPoll) != interval {
 		t.Errorf("after recovery: %+v", s)
 	}
-	rev := ws.commit("main", "after the outage")
+	rev := ws.Commit("main", "after the outage")
 	col.expect(t, 3*interval, summary{"legacy", "main", "", rev, hooks.KindPoller})
 }
 
 func TestPollerUpdate(t *testing.T) {
 	root := t.TempDir()
-	srv := httptest.NewServer(gitHandler(t, root))
+	srv := httptest.NewServer(gittest.Handler(t, root))
 	defer srv.Close()
-	a := newWorkspace(t, root, "a.git")
-	a.commit("main", "a")
-	b := newWorkspace(t, root, "b.git")
-	b.commit("main", "b")
+	a := gittest.New(t, root, "a.git")
+	a.Commit("main", "a")
+	b := gittest.New(t, root, "b.git")
+	b.Commit("main", "b")
 	urlA, urlB := srv.URL+"/a.git", srv.URL+"/b.git"
 
 	const interval = 20 * time.Millisecond
@@ -426,8 +350,8 @@ func TestPollerUpdate(t *testing.T) {
 	if st := p.Status(); len(st) != 1 || st[0].Refs != 1 || !reflect.DeepEqual(st[0].Components, []string{"a2"}) {
 		t.Fatalf("status after update: %+v", st)
 	}
-	b.commit("main", "b moves unwatched")
-	rev := a.commit("main", "a moves")
+	b.Commit("main", "b moves unwatched")
+	rev := a.Commit("main", "a moves")
 	col.expect(t, 5*interval, summary{"a2", "main", "", rev, hooks.KindPoller})
 
 	stop()
@@ -478,13 +402,13 @@ func TestBackoff(t *testing.T) {
 
 func TestPollerSeed(t *testing.T) {
 	root := t.TempDir()
-	srv := httptest.NewServer(gitHandler(t, root))
+	srv := httptest.NewServer(gittest.Handler(t, root))
 	defer srv.Close()
-	ws := newWorkspace(t, root, "grace.git")
-	reported := ws.commit("main", "reported by the old leader")
-	ws.tag("v0.9")
-	missed := ws.commit("main", "pushed during the failover")
-	ws.commit("dev", "never reported")
+	ws := gittest.New(t, root, "grace.git")
+	reported := ws.Commit("main", "reported by the old leader")
+	ws.Tag("v0.9")
+	missed := ws.Commit("main", "pushed during the failover")
+	ws.Commit("dev", "never reported")
 	url := srv.URL + "/grace.git"
 
 	col := &collector{}
@@ -524,11 +448,11 @@ func TestPollerSeed(t *testing.T) {
 
 func TestPollerDefaultBranchFromHEAD(t *testing.T) {
 	root := t.TempDir()
-	srv := httptest.NewServer(gitHandler(t, root))
+	srv := httptest.NewServer(gittest.Handler(t, root))
 	defer srv.Close()
-	ws := newWorkspaceHead(t, root, "trunky.git", "trunk")
-	ws.commit("trunk", "initial")
-	ws.commit("main", "a branch that is not the default here")
+	ws := gittest.NewHead(t, root, "trunky.git", "trunk")
+	ws.Commit("trunk", "initial")
+	ws.Commit("main", "a branch that is not the default here")
 	url := srv.URL + "/trunky.git"
 
 	const interval = 20 * time.Millisecond
@@ -540,8 +464,8 @@ func TestPollerDefaultBranchFromHEAD(t *testing.T) {
 	run(t, p)
 	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 2 })
 
-	ws.commit("main", "not built: main is not the default branch")
-	rev := ws.commit("trunk", "built")
+	ws.Commit("main", "not built: main is not the default branch")
+	rev := ws.Commit("trunk", "built")
 	col.expect(t, 3*interval, summary{"trunky", "trunk", "", rev, hooks.KindPoller})
 }
 
@@ -551,7 +475,7 @@ func TestPollerParallel(t *testing.T) {
 	root := t.TempDir()
 	var mu sync.Mutex
 	inFlight, peak := 0, 0
-	backend := gitHandler(t, root)
+	backend := gittest.Handler(t, root)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		inFlight++
@@ -567,7 +491,7 @@ func TestPollerParallel(t *testing.T) {
 	var comps []hooks.Component
 	for i := range 6 {
 		name := string(rune('a'+i)) + ".git"
-		newWorkspace(t, root, name).commit("main", "initial")
+		gittest.New(t, root, name).Commit("main", "initial")
 		comps = append(comps, hooks.Component{Name: name, Repo: srv.URL + "/" + name})
 	}
 	repos, err := Group(comps)

@@ -46,6 +46,8 @@ type ForceCmd struct {
 	Component string     `json:"component"`
 	Target    string     `json:"target,omitempty"`
 	Revision  string     `json:"revision,omitempty"`
+	Ref       string     `json:"ref,omitempty"`
+	Source    *Source    `json:"source,omitempty"`
 	Reason    string     `json:"reason"`
 	Time      time.Time  `json:"time"`
 	Builds    []NewBuild `json:"builds"`
@@ -113,7 +115,8 @@ type Outcome struct {
 	Err error
 	// Stale: the message spoke about an attempt that is no longer current.
 	Stale bool
-	// Duplicate: the message repeats one already applied.
+	// Duplicate: the message repeats one already applied. For a ForceCmd,
+	// Change and Buildset name the change it repeats and nothing is created.
 	Duplicate bool
 	// Change, Buildset and Builds are the ids a ForceCmd created.
 	Change   int64
@@ -122,4 +125,11 @@ type Outcome struct {
 	// Worker and Attempt name who ran the build a command affected.
 	Worker  string
 	Attempt int
+	// Finished holds the final status of each build the command ended, for
+	// the leader's metrics (a replayed log reports nothing).
+	Finished []string
+	// Dispatched: the command started a build's attempt, DispatchWait after
+	// the request became ready.
+	Dispatched   bool
+	DispatchWait time.Duration
 }

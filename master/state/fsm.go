@@ -30,9 +30,11 @@ type FSM struct {
 	pendingByBuilder map[string]map[int64]struct{}
 	running          map[string]map[int64]struct{} // worker → builds
 	lastGood         map[string]int64              // builder → newest successful build
+	latest           map[string]int64              // builder → newest build: the grid reads it on every page view
 	inBuildset       map[int64]map[string]int64    // buildset → builder → build
 	buildIDs         []int64                       // ascending
 	changeIDs        []int64
+	intake           intakeIndex
 }
 
 // NewFSM returns an empty state.
@@ -52,9 +54,11 @@ func (f *FSM) reset() {
 	f.pendingByBuilder = map[string]map[int64]struct{}{}
 	f.running = map[string]map[int64]struct{}{}
 	f.lastGood = map[string]int64{}
+	f.latest = map[string]int64{}
 	f.inBuildset = map[int64]map[string]int64{}
 	f.buildIDs = nil
 	f.changeIDs = nil
+	f.intake = newIntakeIndex()
 }
 
 // Apply implements raft.FSM. It returns []Outcome, one per command.
@@ -107,11 +111,15 @@ func (f *FSM) newID() int64 {
 }
 
 func (f *FSM) force(c *ForceCmd) Outcome {
-	ch := &Change{ID: f.newID(), Component: c.Component, Target: c.Target, Revision: c.Revision, Reason: c.Reason, Created: c.Time}
+	if id, dup := f.intake.duplicate(c); dup {
+		return Outcome{Duplicate: true, Change: id, Buildset: f.changes[id].Buildset}
+	}
+	ch := &Change{ID: f.newID(), Component: c.Component, Target: c.Target, Revision: c.Revision, Ref: c.Ref, Source: c.Source, Reason: c.Reason, Created: c.Time}
 	bs := &Buildset{ID: f.newID(), Change: ch.ID, Created: c.Time}
 	ch.Buildset = bs.ID
 	index := map[string]int64{}
 	f.inBuildset[bs.ID] = index
+	var out Outcome
 	for _, nb := range c.Builds {
 		b := &Build{
 			ID: f.newID(), Buildset: bs.ID, Change: ch.ID,
@@ -125,18 +133,22 @@ func (f *FSM) force(c *ForceCmd) Outcome {
 				ob.Status, ob.SupersededBy, ob.Ended = protocol.StatusSuperseded, b.ID, c.Time
 				ob.Summary = fmt.Sprintf("superseded by build %d", b.ID)
 				f.unpend(ob)
+				out.Finished = append(out.Finished, ob.Status)
 			}
 		}
 		f.builds[b.ID] = b
 		f.buildIDs = append(f.buildIDs, b.ID)
+		f.latest[b.Builder] = b.ID
 		f.pend(b)
 		bs.Builds = append(bs.Builds, b.ID)
 		index[b.Builder] = b.ID
 	}
 	f.changes[ch.ID] = ch
 	f.changeIDs = append(f.changeIDs, ch.ID)
+	f.intake.add(ch)
 	f.buildsets[bs.ID] = bs
-	return Outcome{Change: ch.ID, Buildset: bs.ID, Builds: slices.Clone(bs.Builds)}
+	out.Change, out.Buildset, out.Builds = ch.ID, bs.ID, slices.Clone(bs.Builds)
+	return out
 }
 
 func (f *FSM) pend(b *Build) {
@@ -230,6 +242,9 @@ func (f *FSM) step(c *StepCmd) Outcome {
 		return Outcome{Stale: true}
 	}
 	a := &b.Attempts[len(b.Attempts)-1]
+	if a.Started.IsZero() && !ev.Started.IsZero() {
+		out.Dispatched, out.DispatchWait = true, max(ev.Started.Sub(f.readyAt(b)), 0)
+	}
 	if a.Started.IsZero() || (!ev.Started.IsZero() && ev.Started.Before(a.Started)) {
 		a.Started = ev.Started
 	}
@@ -291,6 +306,7 @@ func (f *FSM) finish(c *FinishCmd) Outcome {
 		b.Revision = b.Properties["revision"]
 	}
 	b.Artifacts = r.Artifacts
+	out.Finished = []string{b.Status}
 	if b.Status == protocol.StatusSuccess {
 		if prev, ok := f.lastGood[b.Builder]; !ok || prev < b.ID {
 			f.lastGood[b.Builder] = b.ID
@@ -313,7 +329,7 @@ func (f *FSM) cancel(c *CancelCmd) Outcome {
 		return Outcome{Err: fmt.Errorf("build %d is %s: %w", b.ID, b.Status, ErrFinished)}
 	}
 	b.Status, b.Summary, b.Ended = protocol.StatusCancelled, c.Reason, c.Time
-	return Outcome{Worker: b.Worker, Attempt: b.Attempt}
+	return Outcome{Worker: b.Worker, Attempt: b.Attempt, Finished: []string{b.Status}}
 }
 
 func (f *FSM) skip(c *SkipCmd) Outcome {
@@ -326,7 +342,7 @@ func (f *FSM) skip(c *SkipCmd) Outcome {
 	}
 	f.unpend(b)
 	b.Status, b.Summary, b.Ended = protocol.StatusSkipped, c.Reason, c.Time
-	return Outcome{}
+	return Outcome{Finished: []string{b.Status}}
 }
 
 func (f *FSM) lost(c *LostCmd) Outcome {
@@ -344,6 +360,7 @@ func (f *FSM) lost(c *LostCmd) Outcome {
 	if c.MaxAttempts > 0 && lost >= c.MaxAttempts {
 		b.Status, b.Ended = protocol.StatusException, c.Time
 		b.Summary = fmt.Sprintf("lost %d times, last: %s", lost, c.Reason)
+		out.Finished = []string{b.Status}
 		return out
 	}
 	b.Status, b.Worker = protocol.StatusPending, ""
@@ -443,6 +460,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		}
 		f.changes[c.ID] = c
 		f.changeIDs = append(f.changeIDs, c.ID)
+		f.intake.add(c)
 	}
 	for range h.Buildsets {
 		bs := &Buildset{}
@@ -458,6 +476,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		}
 		f.builds[b.ID] = b
 		f.buildIDs = append(f.buildIDs, b.ID)
+		f.latest[b.Builder] = b.ID
 		index := f.inBuildset[b.Buildset]
 		if index == nil {
 			index = map[string]int64{}

@@ -23,6 +23,10 @@ type NodeOptions struct {
 	Dir    string // raft's directory: log store, snapshots, node id
 	Addr   string // raft TCP bind address; "" means 127.0.0.1:0
 	Logger *slog.Logger
+	// Applied, when set, sees the outcomes of every batch this node
+	// committed, in order: metrics count events once, where they happen,
+	// instead of again on every replay of the log.
+	Applied func([]Outcome)
 }
 
 // Node is one raft member holding the FSM. Commands submitted concurrently
@@ -34,6 +38,7 @@ type Node struct {
 	store  *raftboltdb.BoltStore
 	trans  *raft.NetworkTransport
 	log    *slog.Logger
+	onOut  func([]Outcome)
 	submit chan applyReq
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -97,7 +102,7 @@ func Open(o NodeOptions) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	n := &Node{FSM: fsm, raft: r, store: store, trans: trans, log: o.Logger, submit: make(chan applyReq, 1024), stop: make(chan struct{})}
+	n := &Node{FSM: fsm, raft: r, store: store, trans: trans, log: o.Logger, onOut: o.Applied, submit: make(chan applyReq, 1024), stop: make(chan struct{})}
 	has, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		n.Close()
@@ -259,6 +264,9 @@ func (n *Node) applyBatch(batch []applyReq, count int) {
 	}
 	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 		err = fmt.Errorf("%w: %w", ErrNotLeader, err)
+	}
+	if err == nil && n.onOut != nil {
+		n.onOut(out)
 	}
 	for _, r := range batch {
 		if err != nil {

@@ -35,9 +35,25 @@ type Filter struct {
 	Component string
 	Target    string
 	Status    string
+	Statuses  []string // any of these; with Status, either
+	Worker    string   // the worker of the current attempt
 	Buildset  int64
 	Limit     int // 0: no limit
 	Offset    int
+}
+
+func (q *Filter) match(b *Build) bool {
+	if (q.Component != "" && b.Component != q.Component) || (q.Target != "" && b.Target != q.Target) || (q.Worker != "" && b.Worker != q.Worker) {
+		return false
+	}
+	if q.Status == "" && len(q.Statuses) == 0 {
+		return true
+	}
+	return b.Status == q.Status || slices.Contains(q.Statuses, b.Status)
+}
+
+func (q *Filter) matchesAll() bool {
+	return q.Component == "" && q.Target == "" && q.Worker == "" && q.Status == "" && len(q.Statuses) == 0
 }
 
 // Builds returns matching builds, newest first, and how many matched in all.
@@ -53,10 +69,23 @@ func (f *FSM) Builds(q Filter) ([]*Build, int) {
 		ids = bs.Builds
 	}
 	var out []*Build
+	if q.matchesAll() {
+		// The unfiltered history is the common request (front page, API
+		// default): page it without touching the builds it skips.
+		end := max(len(ids)-q.Offset, 0)
+		start := 0
+		if q.Limit > 0 {
+			start = max(end-q.Limit, 0)
+		}
+		for i := end - 1; i >= start; i-- {
+			out = append(out, f.builds[ids[i]].clone())
+		}
+		return out, len(ids)
+	}
 	total := 0
 	for i := len(ids) - 1; i >= 0; i-- {
 		b := f.builds[ids[i]]
-		if (q.Component != "" && b.Component != q.Component) || (q.Target != "" && b.Target != q.Target) || (q.Status != "" && b.Status != q.Status) {
+		if !q.match(b) {
 			continue
 		}
 		total++

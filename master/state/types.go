@@ -20,12 +20,14 @@ var (
 	ErrNotLeader = errors.New("not the raft leader")
 )
 
-// Change is a new revision of a component (for now always forced).
+// Change is a new revision of a component: pushed, polled or forced.
 type Change struct {
 	ID        int64     `json:"id"`
 	Component string    `json:"component"`
 	Target    string    `json:"target,omitempty"` // set when the change was forced for one target
 	Revision  string    `json:"revision,omitempty"`
+	Ref       string    `json:"ref,omitempty"` // refs/heads/B or refs/tags/T, when the source named one
+	Source    *Source   `json:"source,omitempty"`
 	Reason    string    `json:"reason"`
 	Created   time.Time `json:"created"`
 	Buildset  int64     `json:"buildset"`

@@ -67,19 +67,31 @@ func (s *server) newSession(user string) string {
 	return enc.EncodeToString([]byte(payload)) + "." + enc.EncodeToString(s.sign("session", payload))
 }
 
+// BearerUser authenticates a request by its "Authorization: Bearer TOKEN"
+// header against users' tokens. sent reports whether the request carried an
+// Authorization header at all; ok whether it named one of users. The pages
+// and the master's REST API share it, so a token means the same in both.
+func BearerUser(users map[string]User, r *http.Request) (name string, sent, ok bool) {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return "", false, false
+	}
+	tok, found := strings.CutPrefix(auth, "Bearer ")
+	if !found || tok == "" {
+		return "", true, false
+	}
+	for _, u := range users {
+		if u.Token != "" && subtle.ConstantTimeCompare([]byte(u.Token), []byte(tok)) == 1 {
+			return u.Name, true, true
+		}
+	}
+	return "", true, false
+}
+
 // session authenticates the request by bearer token or session cookie.
 func (s *server) session(r *http.Request) (sessionInfo, bool) {
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || tok == "" {
-			return sessionInfo{}, false
-		}
-		for _, u := range s.users {
-			if u.Token != "" && subtle.ConstantTimeCompare([]byte(u.Token), []byte(tok)) == 1 {
-				return sessionInfo{user: u.Name, bearer: true}, true
-			}
-		}
-		return sessionInfo{}, false
+	if name, sent, ok := BearerUser(s.users, r); sent {
+		return sessionInfo{user: name, bearer: true}, ok
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
