@@ -17,8 +17,19 @@ test: deps
 	$(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
 
+# Every parser of outside input, fuzzed briefly on each test run; longer
+# runs: make fuzz FUZZTIME=5m. (pkg:target pairs; go test fuzzes one target at a time.)
+FUZZTIME ?= 10s
+FUZZ_TARGETS := builders:FuzzLoad master/hooks:FuzzGitHub master/hooks:FuzzGitea \
+	master/hooks:FuzzGitLab master/hooks:FuzzBitbucket master/hooks:FuzzGeneric \
+	master/hooks:FuzzRepoKey master/web:FuzzRenderANSI signing:FuzzRPMHeader
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 10s ./builders
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
 
 lint:
 	$(GO) vet ./...

@@ -104,12 +104,12 @@ type ConfigSource struct {
 	Poll   Duration `yaml:"poll"`   // default 1m
 }
 
-// Defaults for ConfigSource.
+// Intake defaults and the bounds validation holds settings to.
 const (
-	DefaultConfigPoll   = time.Minute
-	minPollInterval     = time.Second
-	maxHookBody         = 64 << 20
-	maxJitterPercent    = 50
+	DefaultConfigPoll    = time.Minute
+	minPollInterval      = time.Second
+	maxHookBody          = 64 << 20
+	maxJitterPercent     = 50
 	defaultJitterPercent = 10
 )
 

@@ -62,8 +62,7 @@ func (m *Master) Force(ctx context.Context, r api.ForceRequest) (*api.ForceResul
 // trouble) tells the sender to offer the change again.
 func (m *Master) SubmitChange(ctx context.Context, c hooks.Change) error {
 	if c.Component == hooks.ConfigComponent {
-		m.log.Warn("config repository changed; reloading the configuration is not implemented yet", "revision", c.Revision)
-		return nil
+		return m.configChange(ctx, c)
 	}
 	mx := m.matrix.Load()
 	if _, ok := mx.Component(c.Component); !ok {
@@ -79,7 +78,9 @@ func (m *Master) SubmitChange(ctx context.Context, c hooks.Change) error {
 	if ref := c.Branch + c.Tag; ref != "" {
 		reason += " on " + ref
 	}
-	_, err := m.create(ctx, c.Component, "", c.Revision, reason, mx.Rebuilds(c.Component))
+	ref, src := changeSource(c)
+	cmd := &state.ForceCmd{Component: c.Component, Revision: c.Revision, Ref: ref, Source: src, Reason: reason, Time: time.Now()}
+	_, err := m.record(ctx, cmd, mx.Rebuilds(c.Component))
 	return err
 }
 
@@ -100,17 +101,27 @@ func newBuild(b *builders.Builder) state.NewBuild {
 }
 
 func (m *Master) create(ctx context.Context, comp, target, rev, reason string, list []*builders.Builder) (*api.ForceResult, error) {
-	cmd := &state.ForceCmd{Component: comp, Target: target, Revision: rev, Reason: reason, Time: time.Now()}
-	if user := api.User(ctx); user != "" {
-		// An authenticated API or web action: the change names who asked.
-		cmd.Source = &state.Source{Kind: state.KindForce, User: user}
-	}
+	// The user is set for an authenticated API or web action.
+	cmd := &state.ForceCmd{Component: comp, Target: target, Revision: rev, Reason: reason, Time: time.Now(),
+		Source: &state.Source{Kind: state.KindForce, User: api.User(ctx)}}
+	return m.record(ctx, cmd, list)
+}
+
+// record logs a change and its buildset of list's builders. A change the
+// state already holds (a replayed delivery, a webhook and a poll racing)
+// creates nothing and is not an error: the result names the first one.
+func (m *Master) record(ctx context.Context, cmd *state.ForceCmd, list []*builders.Builder) (*api.ForceResult, error) {
+	comp := cmd.Component
 	for _, b := range list {
 		cmd.Builds = append(cmd.Builds, newBuild(b))
 	}
 	out, err := m.node.Apply1(ctx, state.Command{Force: cmd})
 	if err != nil {
 		return nil, fmt.Errorf("record change of %s: %w", comp, err)
+	}
+	if out.Duplicate {
+		m.log.Info("duplicate change not recorded", "component", comp, "ref", cmd.Ref, "revision", cmd.Revision, "source", cmd.Source.Kind, "same_as", out.Change)
+		return &api.ForceResult{Change: out.Change, Buildset: out.Buildset}, nil
 	}
 	m.sched.Wake()
 	m.log.Info("change recorded", "component", comp, "change", out.Change, "builds", len(out.Builds))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,9 +168,7 @@ func resolveNear(p, configPath string) string {
 // earlier run left, fetching what is new when the remote answers. An
 // unreachable remote is fatal only without a checkout: a master restarted
 // during a forge outage starts on the config it last ran.
-func (s *configSource) openCheckout(dir string, log interface {
-	Warn(string, ...any)
-}) error {
+func (s *configSource) openCheckout(dir string, log *slog.Logger) error {
 	s.checkout = dir
 	s.local = filepath.Join(dir, filepath.FromSlash(s.git.Path))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

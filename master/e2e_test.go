@@ -89,6 +89,8 @@ workers:
   - {name: w1, credentials: w1.token, slots: 2}
   - {name: w2, credentials: w2.token, slots: 2}
   - {name: w3, credentials: w3.token, slots: 2}
+users:
+  - {name: ops, token: ops.token}
 repos:
   channels:
     - {name: dev, key: demo}
@@ -133,6 +135,7 @@ func newE2EFarm(t *testing.T, sleep string) *farm {
 			t.Fatal(err)
 		}
 	}
+	writeOpsToken(t, dir)
 	return startFarm(t, dir, p)
 }
 

@@ -55,6 +55,8 @@ workers:
   - {name: w1, credentials: w1.token, slots: 2}
   - {name: w2, credentials: w2.token, slots: 2}
   - {name: w3, credentials: w3.token, slots: 2}
+users:
+  - {name: ops, token: ops.token}
 repos:
   channels:
     - {name: dev, key: demo}
@@ -93,6 +95,7 @@ func writeFarmConfig(t *testing.T, dir string, o farmOpts) string {
 			t.Fatal(err)
 		}
 	}
+	writeOpsToken(t, dir)
 	p := filepath.Join(dir, "farm.yaml")
 	cfg := fmt.Sprintf(farmYAML, o.heartbeatTimeout, o.gitDirs[0], o.gitDirs[1], o.gitDirs[2])
 	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
@@ -105,6 +108,17 @@ func newFarm(t *testing.T, o farmOpts) *farm {
 	t.Helper()
 	dir := t.TempDir()
 	return startFarm(t, dir, writeFarmConfig(t, dir, o))
+}
+
+// opsToken is the API token of user ops, whom the farm configs list.
+const opsToken = "ops-secret-token"
+
+// writeOpsToken puts ops's token where the farm configs' users say.
+func writeOpsToken(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "ops.token"), []byte(opsToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // startFarm runs a master on config with its data under dir.
@@ -158,8 +172,8 @@ func (f *farm) stop() {
 
 func (f *farm) url(path string) string { return "http://" + f.m.HTTPAddr() + path }
 
-// call does an API request and decodes a JSON answer into out (if non-nil);
-// it returns the status code.
+// call does an API request as user ops and decodes a JSON answer into out
+// (if non-nil); it returns the status code.
 func (f *farm) call(method, path string, body any, out any) int {
 	f.t.Helper()
 	var rd io.Reader
@@ -168,6 +182,7 @@ func (f *farm) call(method, path string, body any, out any) int {
 		rd = strings.NewReader(string(b))
 	}
 	req, _ := http.NewRequest(method, f.url(path), rd)
+	req.Header.Set("Authorization", "Bearer "+opsToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		f.t.Fatalf("%s %s: %v", method, path, err)

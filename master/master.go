@@ -24,7 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kiln-build/kiln/builders"
-	"github.com/kiln-build/kiln/master/api"
+	"github.com/kiln-build/kiln/master/metrics"
 	"github.com/kiln-build/kiln/master/natsd"
 	"github.com/kiln-build/kiln/master/sched"
 	"github.com/kiln-build/kiln/master/state"
@@ -41,6 +41,15 @@ type Options struct {
 	NATSURL    string // external NATS cluster instead of the embedded server
 	RaftAddr   string // raft transport; default 127.0.0.1:0 (one-node cluster)
 	Logger     *slog.Logger
+	// SignerSocket is the signing agent's Unix socket; default
+	// DATA/signer.sock when it exists. Without one nothing is published.
+	SignerSocket string
+	// ConfigGit, when its Git is set, loads the config from that repository
+	// (ConfigPath is then an optional bootstrap file).
+	ConfigGit builders.ConfigSource
+	// ConfigWatch is how often a local config's files are looked at for
+	// changes; default DefaultConfigWatch.
+	ConfigWatch time.Duration
 }
 
 // MasterUser is the NATS user the master itself logs in as.
@@ -61,10 +70,17 @@ type Master struct {
 
 	node  *state.Node
 	sched *sched.Scheduler
+	repos *repos // nil without a signing agent
 
 	httpLn  net.Listener
 	httpSrv *http.Server
 	mux     *http.ServeMux
+	ui      ui
+	intake  *intake
+	conf    *configState
+	// natsPassword is the master's own NATS password, kept for the user
+	// list a config reload gives the embedded server.
+	natsPassword string
 
 	// handlers counts worker-message handlers in flight; closing stops new
 	// ones, since NATS may still deliver while the subscription drains.
@@ -79,9 +95,9 @@ func New(o Options) (m *Master, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	cfg, matrix, err := builders.LoadMatrix(o.ConfigPath)
+	cfg, matrix, src, err := openConfig(&o)
 	if err != nil {
-		return nil, fmt.Errorf("load config: %w", err)
+		return nil, err
 	}
 	if o.DataDir == "" {
 		o.DataDir = cfg.Master.DataDir
@@ -92,11 +108,13 @@ func New(o Options) (m *Master, err error) {
 	o.HTTPAddr = firstOf(o.HTTPAddr, cfg.Master.HTTP, builders.DefaultHTTP)
 	o.NATSAddr = firstOf(o.NATSAddr, cfg.Master.NATS, builders.DefaultNATS)
 	o.NATSURL = firstOf(o.NATSURL, cfg.Master.NATSURL)
-	m = &Master{o: o, log: o.Logger, cfg: cfg}
+	m = &Master{o: o, log: o.Logger, cfg: cfg, conf: &configState{src: src}}
 	m.matrix.Store(matrix)
+	// "return nil, err" clears the named result before deferred calls run.
+	built := m
 	defer func() {
 		if err != nil {
-			m.close()
+			built.close()
 		}
 	}()
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
@@ -108,22 +126,35 @@ func New(o Options) (m *Master, err error) {
 	if err := m.setupJetStream(); err != nil {
 		return nil, err
 	}
-	m.node, err = state.Open(state.NodeOptions{Dir: filepath.Join(o.DataDir, "raft"), Addr: o.RaftAddr, Logger: o.Logger})
+	m.ui.metrics = metrics.New()
+	m.node, err = state.Open(state.NodeOptions{Dir: filepath.Join(o.DataDir, "raft"), Addr: o.RaftAddr, Logger: o.Logger, Applied: m.applied})
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
+	}
+	startCtx, cancelStart := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelStart()
+	if err := m.openRepos(startCtx); err != nil {
+		return nil, err
 	}
 	m.sched = sched.New(sched.Options{
 		Node: m.node, Conn: m.nc, Matrix: m.matrix.Load,
 		HeartbeatTimeout: durationOr(cfg.Master.HeartbeatTimeout.D(), builders.DefaultHeartbeatTimeout),
 		MaxAttempts:      intOr(cfg.Master.MaxAttempts, builders.DefaultMaxAttempts),
 		Logger:           o.Logger,
+		Repo:             m.repoForJob,
 	})
 	m.httpLn, err = net.Listen("tcp", o.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for HTTP on %s: %w", o.HTTPAddr, err)
 	}
 	m.mux = http.NewServeMux()
-	api.Register(m.mux, m, nil, o.Logger)
+	if err := m.mountHTTP(); err != nil {
+		return nil, err
+	}
+	m.mountRepos()
+	if err := m.setupIntake(cfg, matrix); err != nil {
+		return nil, err
+	}
 	m.httpSrv = &http.Server{Handler: m.mux, ReadHeaderTimeout: 10 * time.Second}
 	return m, nil
 }
@@ -176,14 +207,10 @@ func (m *Master) startNATS() error {
 		if err != nil {
 			return err
 		}
-		users := []natsd.User{{Name: MasterUser, Password: pw}}
-		for _, w := range m.cfg.Workers {
-			token, err := ReadSecret(w.Credentials, m.o.ConfigPath)
-			if err != nil {
-				return fmt.Errorf("worker %s credentials: %w", w.Name, err)
-			}
-			pub, sub := protocol.WorkerPermissions(w.Name)
-			users = append(users, natsd.User{Name: w.Name, Password: token, Publish: pub, Subscribe: sub})
+		m.natsPassword = pw
+		users, err := m.natsUsers(m.cfg, m.o.ConfigPath)
+		if err != nil {
+			return err
 		}
 		m.nats, err = natsd.Start(natsd.Options{Addr: m.o.NATSAddr, StoreDir: filepath.Join(m.o.DataDir, "nats"), Users: users, Logger: m.log})
 		if err != nil {
@@ -296,12 +323,16 @@ func (m *Master) Run(parent context.Context) error {
 
 	var wg sync.WaitGroup
 	httpErr := make(chan error, 1)
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		if err := m.httpSrv.Serve(m.httpLn); !errors.Is(err, http.ErrServerClosed) {
 			httpErr <- fmt.Errorf("serve HTTP: %w", err)
 		}
+	}()
+	go func() {
+		defer wg.Done()
+		m.watchConfig(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -361,7 +392,7 @@ func (m *Master) lead(ctx context.Context) {
 		done = make(chan struct{})
 		go func() {
 			defer close(done)
-			_ = m.sched.Run(sctx)
+			m.runLeader(sctx)
 		}()
 		m.log.Info("leading: scheduler started")
 	}
@@ -397,6 +428,7 @@ func (m *Master) Ready(ctx context.Context) error {
 }
 
 func (m *Master) close() {
+	m.repos.close()
 	if m.nc != nil {
 		m.nc.Close()
 	}

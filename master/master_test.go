@@ -66,7 +66,7 @@ func TestForceUnknownComponentIsAClearError(t *testing.T) {
 			t.Errorf("force %q: HTTP %d %q, want %d mentioning %s", tc.component, code, e.Error, tc.code, tc.mention)
 		}
 	}
-	if n := len(f.m.Changes(0)); n != 0 {
+	if _, n := f.m.Changes(api.ChangeFilter{}); n != 0 {
 		t.Errorf("bad forces recorded %d changes", n)
 	}
 }
@@ -77,7 +77,7 @@ func TestWebhookAndPollerChangesBecomeBuildsets(t *testing.T) {
 	if err := f.m.SubmitChange(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	changes := f.m.Changes(1)
+	changes, _ := f.m.Changes(api.ChangeFilter{Limit: 1})
 	if len(changes) != 1 || changes[0].Revision != "0123abcd" || changes[0].Reason != "webhook from gitea by ada on main" {
 		t.Fatalf("changes = %+v", changes)
 	}

@@ -39,10 +39,8 @@ func (m *Master) reloadLocal(ctx context.Context) error {
 		return m.refuse("", err)
 	}
 	if ver == c.status.Commit {
-		if c.status.Error != nil {
-			// Back to the version that runs: nothing is refused any more.
-			c.status.Error = nil
-		}
+		// Back to the version that runs: nothing is refused any more.
+		c.status.Error = nil
 		return nil
 	}
 	return m.load(ctx, ver, seen)
@@ -86,10 +84,18 @@ func (m *Master) load(ctx context.Context, version string, seen time.Time) error
 		}
 	}
 
+	if !reflect.DeepEqual(cfg.Users, m.matrix.Load().Config.Users) {
+		// Web and API users; a token that cannot be read refuses the config.
+		if err := m.setUsers(cfg.Users, m.conf.src.local); err != nil {
+			return m.refuse(version, err)
+		}
+	}
 	old := m.matrix.Load()
 	diff := builders.Diff(old, mx)
 	m.matrix.Store(mx)
-	m.intake.apply(plan)
+	if err := m.intake.apply(plan); err != nil {
+		m.log.Error("config applied but change intake not updated", "err", err)
+	}
 	if users != nil {
 		// New workers must be able to log in; a failure here leaves the old
 		// users, which the status and log say.
@@ -99,6 +105,7 @@ func (m *Master) load(ctx context.Context, version string, seen time.Time) error
 	}
 	cancelled := m.retire(ctx, diff.Removed, version)
 	m.sched.Wake()
+	m.repos.refresh() // new channels and targets are served at once
 	if m.conf.src.repo != nil {
 		if err := m.conf.src.setGood(version); err != nil {
 			m.log.Warn("config applied", "err", err)

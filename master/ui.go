@@ -3,6 +3,7 @@ package master
 import (
 	"fmt"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/kiln-build/kiln/builders"
 	"github.com/kiln-build/kiln/master/api"
@@ -16,8 +17,15 @@ import (
 type ui struct {
 	src     *webSource
 	metrics *metrics.Metrics
-	users   map[string]web.User
 	public  bool
+	access  atomic.Pointer[access]
+}
+
+// access is the users and the pages made for them, swapped together when
+// the configured users change.
+type access struct {
+	users map[string]web.User
+	pages http.Handler
 }
 
 // webUsers resolves the config's users; a token reference that cannot be
@@ -41,20 +49,16 @@ func webUsers(cfgUsers []builders.User, configPath string) (map[string]web.User,
 // mountHTTP puts the API, the pages and /metrics on the master's mux.
 // /hooks/ and /repos/ are left to the webhook intake and the repositories.
 func (m *Master) mountHTTP() error {
-	users, err := webUsers(m.cfg.Users, m.o.ConfigPath)
-	if err != nil {
+	m.ui.src = &webSource{m: m}
+	m.ui.public = m.cfg.Master.PublicPages == nil || *m.cfg.Master.PublicPages
+	if err := m.setUsers(m.cfg.Users, m.o.ConfigPath); err != nil {
 		return err
 	}
-	m.ui.src = &webSource{m: m}
-	m.ui.users = users
-	m.ui.public = m.cfg.Master.PublicPages == nil || *m.cfg.Master.PublicPages
 	api.Register(m.mux, m, m.authorize, m.log)
 	m.mux.Handle("GET /metrics", m.metricsHandler())
-	list := make([]web.User, 0, len(users))
-	for _, u := range users {
-		list = append(list, u)
-	}
-	pages := web.New(web.Options{Source: m.ui.src, Actions: m.ui.src, Users: list, PublicPages: m.ui.public, Title: "Kiln", Logger: m.log})
+	pages := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.ui.access.Load().pages.ServeHTTP(w, r)
+	})
 	m.mux.Handle("/", pages)
 	// A /repos/ subtree (the published repositories) would otherwise
 	// redirect the repositories page to itself with a slash.
@@ -62,10 +66,27 @@ func (m *Master) mountHTTP() error {
 	return nil
 }
 
+// setUsers makes users the ones who may log in and act, in the pages and the
+// API. A config reload that changes the users calls it again; the pages are
+// made anew, so their sessions end and everyone logs in again.
+func (m *Master) setUsers(users []builders.User, configPath string) error {
+	resolved, err := webUsers(users, configPath)
+	if err != nil {
+		return err
+	}
+	list := make([]web.User, 0, len(resolved))
+	for _, u := range resolved {
+		list = append(list, u)
+	}
+	pages := web.New(web.Options{Source: m.ui.src, Actions: m.ui.src, Users: list, PublicPages: m.ui.public, Title: "Kiln", Logger: m.log})
+	m.ui.access.Store(&access{users: resolved, pages: pages})
+	return nil
+}
+
 // authorize is the API's Authorizer: actions need a user's bearer token;
 // reads are anonymous unless the pages are private.
 func (m *Master) authorize(r *http.Request, action string) (string, error) {
-	name, sent, ok := web.BearerUser(m.ui.users, r)
+	name, sent, ok := web.BearerUser(m.ui.access.Load().users, r)
 	switch {
 	case sent && !ok:
 		return "", fmt.Errorf("%s: the bearer token names no user: %w", action, api.ErrUnauthenticated)
@@ -107,7 +128,9 @@ func (m *Master) applied(outs []state.Outcome) {
 }
 
 // Builders lists builders with their latest build (API).
-func (m *Master) Builders(f api.BuilderFilter) ([]api.BuilderStatus, int) { return m.ui.src.Builders(f) }
+func (m *Master) Builders(f api.BuilderFilter) ([]api.BuilderStatus, int) {
+	return m.ui.src.Builders(f)
+}
 
 // Changes lists changes, newest first (API).
 func (m *Master) Changes(f api.ChangeFilter) ([]*state.Change, int) {

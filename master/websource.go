@@ -303,15 +303,19 @@ func (s *webSource) ConfigStatus(context.Context) (web.ConfigStatus, error) {
 	return s.m.configStatus(), nil
 }
 
-// repositories is what each channel publishes per target, for the pages.
-// Empty until the repository publishing is wired into the master: that work
-// replaces this method.
-func (m *Master) repositories(context.Context) ([]web.Repository, error) { return nil, nil }
-
-// configStatus names the configuration the farm runs. Until config reload
-// lands (which replaces this method) it is the file loaded at start and no
-// refusal.
-func (m *Master) configStatus() web.ConfigStatus { return web.ConfigStatus{File: m.o.ConfigPath} }
+// configStatus names the configuration the farm runs and, while the newest
+// one is refused, why, for the pages' banner.
+func (m *Master) configStatus() web.ConfigStatus {
+	st := m.ConfigStatus()
+	ws := web.ConfigStatus{Commit: st.Commit, LoadedAt: st.LoadedAt}
+	if e := st.Error; e != nil {
+		ws.Error = "commit " + shortVersion(e.Commit) + ": " + e.Message
+		ws.File, ws.Line = e.File, e.Line
+	} else if f := st.Fetch; f != nil && f.Failures > 0 {
+		ws.Error = fmt.Sprintf("config repository unreachable (%d failures, running %s): %s", f.Failures, shortVersion(st.Commit), f.LastError)
+	}
+	return ws
+}
 
 // actionError maps the master's refusals onto the pages' 404 and 400.
 func actionError(err error) error {

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -78,11 +77,12 @@ func (m *Master) handleWorkerMsg(ctx context.Context, msg *nats.Msg) {
 }
 
 func (m *Master) workerConfig(name string) (builders.Worker, bool) {
-	i := slices.IndexFunc(m.cfg.Workers, func(w builders.Worker) bool { return w.Name == name })
+	workers := m.matrix.Load().Config.Workers // the current config: workers come and go on reload
+	i := slices.IndexFunc(workers, func(w builders.Worker) bool { return w.Name == name })
 	if i < 0 {
 		return builders.Worker{}, false
 	}
-	return m.cfg.Workers[i], true
+	return workers[i], true
 }
 
 var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -103,7 +103,7 @@ func (m *Master) handleResult(ctx context.Context, msg *nats.Msg, name string) {
 		r.Status = protocol.StatusException
 		r.Summary = "artifacts missing from the store: " + missing
 	}
-	out, err := m.node.Apply1(ctx, state.Command{Finish: &state.FinishCmd{Result: r, Time: time.Now()}})
+	out, err := m.finishResult(ctx, r, log)
 	m.ackOutcome(msg, out, err, log)
 	if err == nil && !out.Stale && !out.Duplicate {
 		log.Info("build finished", "status", r.Status)

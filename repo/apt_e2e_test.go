@@ -10,69 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/pkgclient"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
 )
-
-// aptEnv is an apt that only knows the temp dir: its own state, cache,
-// sources, keyring and config, never the host's.
-type aptEnv struct {
-	dir string
-	env []string
-}
-
-func newAptEnv(t *testing.T, sources string) *aptEnv {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{"state/lists/partial", "cache/archives/partial", "etc/sources.list.d", "etc/apt.conf.d", "etc/preferences.d", "etc/trusted.gpg.d", "log", "dl"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "state/status"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "etc/sources.list.d/kiln.sources"), []byte(sources), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	conf := fmt.Sprintf(`Dir::State "%[1]s/state";
-Dir::State::status "%[1]s/state/status";
-Dir::Cache "%[1]s/cache";
-Dir::Etc "%[1]s/etc";
-Dir::Etc::SourceList "%[1]s/etc/sources.list";
-Dir::Etc::SourceParts "%[1]s/etc/sources.list.d";
-Dir::Etc::Parts "%[1]s/etc/apt.conf.d";
-Dir::Etc::PreferencesParts "%[1]s/etc/preferences.d";
-Dir::Etc::TrustedParts "%[1]s/etc/trusted.gpg.d";
-Dir::Etc::Trusted "%[1]s/etc/trusted.gpg";
-Dir::Log "%[1]s/log";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
-Acquire::Languages "none";
-Acquire::Retries "0";
-APT::Sandbox::User "root";
-Debug::NoLocking "true";
-`, dir)
-	if err := os.WriteFile(filepath.Join(dir, "apt.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return &aptEnv{dir: dir, env: []string{"APT_CONFIG=" + filepath.Join(dir, "apt.conf")}}
-}
-
-func (a *aptEnv) run(t *testing.T, args ...string) (string, error) {
-	return run(t, filepath.Join(a.dir, "dl"), a.env, "apt-get", args...)
-}
-
-// forget drops downloaded lists so the next update fetches everything again.
-func (a *aptEnv) forget(t *testing.T) {
-	if err := os.RemoveAll(filepath.Join(a.dir, "state/lists")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(a.dir, "state/lists/partial"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestAptAcceptance(t *testing.T) {
 	repotest.NeedTool(t, "apt-get", "dpkg-deb", "gpgv")
@@ -98,8 +40,8 @@ func TestAptAcceptance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apt := newAptEnv(t, sources)
-	if out, err := apt.run(t, "update"); err != nil || strings.Contains(out, "W:") || strings.Contains(out, "E:") {
+	apt := pkgclient.NewApt(t, sources)
+	if out, err := apt.Run("update"); err != nil || strings.Contains(out, "W:") || strings.Contains(out, "E:") {
 		t.Fatalf("apt-get update: %v\n%s", err, out)
 	}
 	paths := srv.requested()
@@ -118,11 +60,11 @@ func TestAptAcceptance(t *testing.T) {
 
 	// Installing for real would touch the host; a download-only install
 	// resolves dependencies (hello-data, Architecture: all) the same way.
-	if out, err := apt.run(t, "install", "--download-only", "-y", "hello"); err != nil {
+	if out, err := apt.Run("install", "--download-only", "-y", "hello"); err != nil {
 		t.Fatalf("apt-get install --download-only: %v\n%s", err, out)
 	}
 	for _, p := range []*pkgmeta.Package{hello, data} {
-		got, err := os.ReadFile(filepath.Join(apt.dir, "cache/archives", p.FileName))
+		got, err := os.ReadFile(filepath.Join(apt.Dir, "cache/archives", p.FileName))
 		if err != nil {
 			t.Fatalf("%s not downloaded: %v", p.FileName, err)
 		}
@@ -145,11 +87,11 @@ func TestAptAcceptance(t *testing.T) {
 		}
 	}
 	t.Run("changed Packages byte", func(t *testing.T) {
-		apt.forget(t)
+		apt.Forget(t)
 		for _, name := range []string{"Packages", "Packages.gz", "Packages.xz"} {
 			flipByte(t, filepath.Join(cur, "main/binary-amd64", name), -2)
 		}
-		out, err := apt.run(t, "update")
+		out, err := apt.Run("update")
 		if err == nil || !strings.Contains(out, "Hash Sum mismatch") && !strings.Contains(out, "File has unexpected size") {
 			t.Fatalf("apt-get update accepted a changed Packages (err %v):\n%s", err, out)
 		}
@@ -157,12 +99,12 @@ func TestAptAcceptance(t *testing.T) {
 	})
 	t.Run("changed Release byte", func(t *testing.T) {
 		publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: amd64[:2]})
-		apt.forget(t)
+		apt.Forget(t)
 		in := filepath.Join(cur, "InRelease")
 		b, _ := os.ReadFile(in)
 		flipByte(t, in, strings.Index(string(b), "Origin: Kiln")+9)
 		flipByte(t, filepath.Join(cur, "Release"), 9)
-		out, err := apt.run(t, "update")
+		out, err := apt.Run("update")
 		if err == nil || !strings.Contains(out, "BADSIG") && !strings.Contains(out, "not signed") {
 			t.Fatalf("apt-get update accepted a changed Release (err %v):\n%s", err, out)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 
+	"github.com/kiln-build/kiln/internal/pkgclient"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
@@ -136,8 +137,8 @@ func TestEmptyTargetsAreValid(t *testing.T) {
 	if _, err := exec.LookPath("apt-get"); err == nil {
 		srv := serve(t, root)
 		sources, _ := repo.ClientConfig("stable", bookwormAmd64, srv.URL+"/repos", s.PublicKey(t))
-		apt := newAptEnv(t, sources)
-		if out, err := apt.run(t, "update"); err != nil || strings.Contains(out, "W:") {
+		apt := pkgclient.NewApt(t, sources)
+		if out, err := apt.Run("update"); err != nil || strings.Contains(out, "W:") {
 			t.Fatalf("apt-get update on an empty channel: %v\n%s", err, out)
 		}
 	}
@@ -145,8 +146,8 @@ func TestEmptyTargetsAreValid(t *testing.T) {
 		srv := serve(t, root)
 		repoFile, _ := repo.ClientConfig("stable", centos9, srv.URL+"/repos", s.PublicKey(t))
 		key := s.WritePublicKey(t, t.TempDir(), "kiln.asc")
-		dnf := newDnfEnv(t, strings.Replace(repoFile, repo.KeyPath("stable"), key, 1))
-		if out, err := dnf.run(t, "makecache"); err != nil {
+		dnf := pkgclient.NewDnf(t, strings.Replace(repoFile, repo.KeyPath("stable"), key, 1))
+		if out, err := dnf.Run("makecache"); err != nil {
 			t.Fatalf("dnf makecache on an empty channel: %v\n%s", err, out)
 		}
 	}

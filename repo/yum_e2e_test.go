@@ -7,43 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/pkgclient"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
 )
-
-// dnfEnv is a dnf confined to a temp dir: its own config, repos, cache and
-// install root.
-type dnfEnv struct {
-	dir  string
-	args []string
-}
-
-func newDnfEnv(t *testing.T, repoFile string) *dnfEnv {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{"repos", "root", "cache"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "repos", "kiln.repo"), []byte(repoFile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	conf := fmt.Sprintf("[main]\ncachedir=%s/cache\nreposdir=%s/repos\nkeepcache=0\ninstall_weak_deps=0\nplugins=0\n", dir, dir)
-	if err := os.WriteFile(filepath.Join(dir, "dnf.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return &dnfEnv{dir: dir, args: []string{
-		"--config", filepath.Join(dir, "dnf.conf"), "--installroot", filepath.Join(dir, "root"),
-		"--releasever", "9", "--setopt=reposdir=" + filepath.Join(dir, "repos"),
-		"--setopt=cachedir=" + filepath.Join(dir, "cache"), "--noplugins", "-y",
-	}}
-}
-
-func (d *dnfEnv) run(t *testing.T, args ...string) (string, error) {
-	return run(t, d.dir, nil, "dnf", append(append([]string(nil), d.args...), args...)...)
-}
 
 func TestDnfAcceptance(t *testing.T) {
 	repotest.NeedTool(t, "dnf", "rpm")
@@ -67,12 +35,12 @@ func TestDnfAcceptance(t *testing.T) {
 	}
 	key := signer.WritePublicKey(t, work, "kiln.asc")
 	repoFile = strings.Replace(repoFile, "gpgkey=file://"+repo.KeyPath("dev"), "gpgkey=file://"+key, 1)
-	dnf := newDnfEnv(t, repoFile)
-	out, err := dnf.run(t, "install", "hello")
+	dnf := pkgclient.NewDnf(t, repoFile)
+	out, err := dnf.Run("install", "hello")
 	if err != nil {
 		t.Fatalf("dnf install: %v\n%s", err, out)
 	}
-	got, err := os.ReadFile(filepath.Join(dnf.dir, "root/usr/share/hello/hello.txt"))
+	got, err := os.ReadFile(filepath.Join(dnf.Dir, "root/usr/share/hello/hello.txt"))
 	if err != nil || string(got) != "hello from hello\n" {
 		t.Fatalf("installed file: %q %v\n%s", got, err, out)
 	}
@@ -83,18 +51,18 @@ func TestDnfAcceptance(t *testing.T) {
 	t.Run("unsigned rpm refused", func(t *testing.T) {
 		unsigned := read(t, repotest.BuildRPM(t, work, repotest.RPM{Name: "nosig", Version: "1.0", Release: "1"}))
 		publish(t, pub, "dev", repo.TargetContents{Target: centos9, Packages: []*pkgmeta.Package{hello, unsigned}})
-		out, err := dnf.run(t, "--refresh", "install", "nosig")
+		out, err := dnf.Run("--refresh", "install", "nosig")
 		if err == nil {
 			t.Fatalf("dnf installed an unsigned rpm with gpgcheck=1:\n%s", out)
 		}
 		t.Logf("dnf refused: %s", lastLines(out, 3))
 	})
 	t.Run("modified repomd.xml", func(t *testing.T) {
-		fresh := newDnfEnv(t, repoFile)
+		fresh := pkgclient.NewDnf(t, repoFile)
 		repomd := filepath.Join(root, "dev/current/yum/centos/9/x86_64/repodata/repomd.xml")
 		b, _ := os.ReadFile(repomd)
 		flipByte(t, repomd, strings.Index(string(b), "<revision>")+11)
-		out, err := fresh.run(t, "makecache")
+		out, err := fresh.Run("makecache")
 		if err == nil {
 			t.Fatalf("dnf accepted a modified repomd.xml:\n%s", out)
 		}

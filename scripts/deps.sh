@@ -4,7 +4,7 @@
 set -euo pipefail
 case "${1:-test}" in
   test) pkgs=(git gpgv gnupg rpm dnf createrepo-c apt-utils dpkg-dev chromium) ;;
-  e2e)  pkgs=(git gpgv gnupg rpm dnf createrepo-c apt-utils dpkg-dev pbuilder debootstrap build-essential debhelper devscripts lintian) ;;
+  e2e)  pkgs=(git gpgv gnupg rpm dnf dnf-plugins-core createrepo-c apt-utils dpkg-dev pbuilder debootstrap build-essential debhelper devscripts lintian rpmlint) ;;
   demo) pkgs=(git) ;;
   *) echo "deps.sh: unknown set $1 (want test, e2e or demo)" >&2; exit 2 ;;
 esac

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5"
@@ -24,8 +25,10 @@ import (
 // build fetches into the mirror and clones from it locally, so the network
 // carries only what changed since the last build of that repository.
 // with: dir (default: the workspace itself). Sets the properties revision
-// (the full hash checked out) and commit_time (its committer time, Unix
-// seconds, which packaging steps use as the files' mtime).
+// (the full hash checked out), commit_time (its committer time, Unix
+// seconds, which packaging steps use as the files' mtime), and
+// commit_author and commit_message, which the build page shows for changes
+// whose sender did not say (forced and polled ones).
 type Checkout struct{}
 
 func (Checkout) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, error) {
@@ -38,12 +41,15 @@ func (Checkout) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome,
 	if err != nil {
 		return Outcome{Summary: err.Error()}, fmt.Errorf("checkout dir: %w", err)
 	}
-	mirror, err := updateMirror(ctx, env, url)
+	mirror, unlock, err := updateMirror(ctx, env, url)
 	if err != nil {
 		return Outcome{Summary: "fetch failed: " + err.Error()}, err
 	}
 	env.Logf("cloning from mirror %s into %s", mirror, dir)
+	// Still under the mirror's lock: another build's fetch rewrites the
+	// mirror's refs, and a clone reading them meanwhile finds none.
 	repo, err := git.PlainCloneContext(ctx, dir, false, &git.CloneOptions{URL: mirror, NoCheckout: true, Shared: true})
+	unlock()
 	if err != nil {
 		return Outcome{Summary: "clone failed: " + err.Error()}, fmt.Errorf("checkout clone from mirror: %w", err)
 	}
@@ -71,25 +77,32 @@ func (Checkout) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome,
 	}
 	env.Props.Set("revision", hash.String())
 	env.Props.Set("commit_time", strconv.FormatInt(commit.Committer.When.Unix(), 10))
+	env.Props.Set("commit_author", commit.Author.Name)
+	env.Props.Set("commit_message", strings.TrimRight(commit.Message, "\n"))
 	env.Logf("checked out %s (%s)", hash, rev)
 	return Outcome{Summary: "checked out " + hash.String()[:12]}, nil
 }
 
 // updateMirror creates or fetches the bare mirror of url and returns its
-// path. A file lock serialises builds of one repository on this worker
-// (several slots, or several worker processes sharing a cache).
-func updateMirror(ctx context.Context, env *Env, url string) (string, error) {
+// path, locked until the caller calls unlock. A file lock serialises builds
+// of one repository on this worker (several slots, or several worker
+// processes sharing a cache).
+func updateMirror(ctx context.Context, env *Env, url string) (path string, unlock func(), err error) {
 	sum := sha256.Sum256([]byte(url))
 	root := filepath.Join(env.CacheDir, "git")
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return "", fmt.Errorf("mirror cache: %w", err)
+		return "", nil, fmt.Errorf("mirror cache: %w", err)
 	}
-	path := filepath.Join(root, hex.EncodeToString(sum[:12])+".git")
-	unlock, err := lockFile(ctx, path+".lock")
+	path = filepath.Join(root, hex.EncodeToString(sum[:12])+".git")
+	unlock, err = lockFile(ctx, path+".lock")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	defer unlock()
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
 
 	repo, err := git.PlainOpen(path)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
@@ -98,26 +111,26 @@ func updateMirror(ctx context.Context, env *Env, url string) (string, error) {
 		// never looks like a mirror to the next build.
 		tmp := path + ".tmp"
 		if err := os.RemoveAll(tmp); err != nil {
-			return "", fmt.Errorf("mirror cleanup: %w", err)
+			return "", nil, fmt.Errorf("mirror cleanup: %w", err)
 		}
 		if _, err := git.PlainCloneContext(ctx, tmp, true, &git.CloneOptions{URL: url, Mirror: true}); err != nil {
 			os.RemoveAll(tmp)
-			return "", fmt.Errorf("mirror clone %s: %w", url, err)
+			return "", nil, fmt.Errorf("mirror clone %s: %w", url, err)
 		}
 		if err := os.Rename(tmp, path); err != nil {
-			return "", fmt.Errorf("mirror install: %w", err)
+			return "", nil, fmt.Errorf("mirror install: %w", err)
 		}
-		return path, nil
+		return path, unlock, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("mirror open: %w", err)
+		return "", nil, fmt.Errorf("mirror open: %w", err)
 	}
 	env.Logf("fetching %s into mirror", url)
 	err = repo.FetchContext(ctx, &git.FetchOptions{Force: true, Prune: true, Tags: git.AllTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return "", fmt.Errorf("mirror fetch %s: %w", url, err)
+		return "", nil, fmt.Errorf("mirror fetch %s: %w", url, err)
 	}
-	return path, nil
+	return path, unlock, nil
 }
 
 // lockFile takes an exclusive flock on path, giving up when ctx ends.

@@ -161,11 +161,11 @@ func alive(pid int) bool {
 }
 
 func TestLookupUnknown(t *testing.T) {
-	_, err := Lookup("pbuilder")
-	if !errors.Is(err, ErrUnknownStep) || !strings.Contains(err.Error(), `"pbuilder"`) {
-		t.Fatalf("err = %v, want ErrUnknownStep naming pbuilder", err)
+	_, err := Lookup("teleport")
+	if !errors.Is(err, ErrUnknownStep) || !strings.Contains(err.Error(), `"teleport"`) {
+		t.Fatalf("err = %v, want ErrUnknownStep naming teleport", err)
 	}
-	for _, typ := range []string{"checkout", "shell", "nfpm", "upload"} {
+	for _, typ := range []string{"checkout", "shell", "nfpm", "upload", "source", "pbuilder", "mock", "rpmbuild", "dpkg", "lintian", "rpmlint"} {
 		if _, err := Lookup(typ); err != nil {
 			t.Errorf("Lookup(%s): %v", typ, err)
 		}

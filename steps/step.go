@@ -42,6 +42,13 @@ var registry = map[string]Step{
 	"shell":    Shell{},
 	"nfpm":     NFPM{},
 	"upload":   Upload{},
+	"source":   Source{},
+	"pbuilder": Pbuilder{},
+	"mock":     Mock{},
+	"rpmbuild": RPMBuild{},
+	"dpkg":     Dpkg{},
+	"lintian":  Lintian{},
+	"rpmlint":  RPMLint{},
 }
 
 // Run runs spec in env: the step type's implementation, with every

@@ -155,8 +155,8 @@ func TestJobHandling(t *testing.T) {
 		{name: "no free slot", busy: true, job: protocol.Job{V: 1, Build: "x", Steps: sleepy.Steps}, wantAck: refuseFull},
 		{
 			name: "unknown step type fails the build", job: protocol.Job{V: 1, Build: "x", Steps: []protocol.Step{
-				{Type: "shell", Script: "true"}, {Name: "chroot", Type: "pbuilder", AllowFailure: true}, {Type: "shell", Script: "true"}}},
-			wantState: protocol.StatusFailure, summary: `step chroot: unknown step type "pbuilder"`,
+				{Type: "shell", Script: "true"}, {Name: "chroot", Type: "teleport", AllowFailure: true}, {Type: "shell", Script: "true"}}},
+			wantState: protocol.StatusFailure, summary: `step chroot: unknown step type "teleport"`,
 		},
 		{
 			name: "failing step fails the build", job: protocol.Job{V: 1, Build: "x", Steps: []protocol.Step{{Name: "make", Type: "shell", Script: "exit 2"}}},

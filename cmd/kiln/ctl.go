@@ -19,6 +19,7 @@ import (
 // ctlFlags are shared by every ctl subcommand.
 type ctlFlags struct {
 	master string
+	token  string
 	json   bool
 }
 
@@ -29,15 +30,23 @@ func newCtlCmd() *cobra.Command {
 		Short: "Talk to a running master: force builds, list and show them, read logs, cancel, explain",
 	}
 	cmd.PersistentFlags().StringVar(&f.master, "master", "", "master URL (default $KILN_MASTER, then http://localhost:8010)")
+	cmd.PersistentFlags().StringVar(&f.token, "token", "", "a user's API token for force, cancel and rebuild, and for reading when pages are private (default $KILN_TOKEN)")
 	cmd.PersistentFlags().BoolVar(&f.json, "json", false, "print the API's JSON instead of tables")
 	cmd.AddCommand(
-		ctlForceCmd(f), ctlBuildsCmd(f), ctlShowCmd(f), ctlLogCmd(f), ctlCancelCmd(f),
+		ctlForceCmd(f), ctlBuildersCmd(f), ctlBuildsCmd(f), ctlShowCmd(f), ctlLogCmd(f), ctlCancelCmd(f),
 		ctlRebuildCmd(f), ctlWorkersCmd(f), ctlExplainCmd(f), ctlChangesCmd(f),
+		ctlConfigCmd(f), ctlPollersCmd(f), ctlRepoCmd(f),
 	)
 	return cmd
 }
 
-func (f *ctlFlags) client() *ctlClient { return newCtlClient(f.master) }
+func (f *ctlFlags) client() *ctlClient {
+	c := newCtlClient(f.master)
+	if f.token != "" {
+		c.token = f.token
+	}
+	return c
+}
 
 // emit prints raw JSON with --json, or calls table otherwise.
 func (f *ctlFlags) emit(w io.Writer, raw []byte, table func(*tabwriter.Writer)) error {
@@ -321,25 +330,33 @@ func ctlExplainCmd(f *ctlFlags) *cobra.Command {
 }
 
 func ctlChangesCmd(f *ctlFlags) *cobra.Command {
-	var limit int
+	var (
+		limit     int
+		component string
+	)
 	cmd := &cobra.Command{
 		Use:   "changes",
 		Short: "List changes, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cs []state.Change
-			raw, err := f.client().getJSON("/api/v1/changes?limit="+strconv.Itoa(limit), &cs)
+			var cs api.ChangeList
+			q := url.Values{"limit": {strconv.Itoa(limit)}}
+			if component != "" {
+				q.Set("component", component)
+			}
+			raw, err := f.client().getJSON("/api/v1/changes?"+q.Encode(), &cs)
 			if err != nil {
 				return err
 			}
 			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tCOMPONENT\tTARGET\tREVISION\tBUILDSET\tCREATED\tREASON")
-				for _, c := range cs {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", c.ID, c.Component, or(c.Target, "all"), or(c.Revision, "head"), c.Buildset, ago(c.Created), c.Reason)
+				fmt.Fprintln(tw, "ID\tCOMPONENT\tTARGET\tREVISION\tBUILDSET\tCREATED\tSOURCE\tREASON")
+				for _, c := range cs.Changes {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.ID, c.Component, or(c.Target, "all"), or(c.Revision, "head"), c.Buildset, ago(c.Created), changeSource(c.Source), c.Reason)
 				}
 			})
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many")
+	cmd.Flags().StringVar(&component, "component", "", "only this component's changes")
 	return cmd
 }

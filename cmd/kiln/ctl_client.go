@@ -16,10 +16,13 @@ import (
 
 // ctlClient talks to the master's REST API.
 type ctlClient struct {
-	base string
-	http *http.Client
+	base  string
+	token string
+	http  *http.Client
 }
 
+// newCtlClient talks to master (default $KILN_MASTER, then localhost) as
+// the user whose token is in $KILN_TOKEN, if any.
 func newCtlClient(master string) *ctlClient {
 	if master == "" {
 		master = os.Getenv("KILN_MASTER")
@@ -27,7 +30,7 @@ func newCtlClient(master string) *ctlClient {
 	if master == "" {
 		master = "http://localhost:8010"
 	}
-	return &ctlClient{base: strings.TrimRight(master, "/"), http: &http.Client{}}
+	return &ctlClient{base: strings.TrimRight(master, "/"), token: os.Getenv("KILN_TOKEN"), http: &http.Client{}}
 }
 
 // do sends a request and returns the body of a 2xx answer; other answers
@@ -48,7 +51,7 @@ func (c *ctlClient) do(method, path string, body any) ([]byte, error) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, fmt.Errorf("reach master at %s: %w", c.base, err)
 	}
@@ -96,7 +99,11 @@ func (c *ctlClient) streamLog(id string, follow bool, w io.Writer) (string, erro
 	if follow {
 		path += "?follow=1"
 	}
-	resp, err := c.http.Get(c.base + path)
+	req, err := http.NewRequest("GET", c.base+path, nil)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", path, err)
+	}
+	resp, err := c.send(req)
 	if err != nil {
 		return "", fmt.Errorf("reach master at %s: %w", c.base, err)
 	}
@@ -133,6 +140,14 @@ func (c *ctlClient) streamLog(id string, follow bool, w io.Writer) (string, erro
 		return "", fmt.Errorf("follow log: %w", err)
 	}
 	return "", nil
+}
+
+// send adds the user's token, when there is one, as a bearer token.
+func (c *ctlClient) send(req *http.Request) (*http.Response, error) {
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return c.http.Do(req)
 }
 
 func ago(t time.Time) string {

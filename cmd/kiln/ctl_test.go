@@ -24,6 +24,8 @@ components:
   - {name: app, git: /nonexistent/app, depends: [libfoo]}
 workers:
   - {name: w1, credentials: w1.token}
+users:
+  - {name: ci, token: ci.token}
 repos:
   channels: [{name: dev, key: demo}]
 `
@@ -37,8 +39,10 @@ func startCtlMaster(t *testing.T) string {
 	if err := os.WriteFile(cfg, []byte(ctlFarm), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "w1.token"), []byte("tok"), 0o600); err != nil {
-		t.Fatal(err)
+	for name, tok := range map[string]string{"w1.token": "tok", "ci.token": "ci-secret"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(tok), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	m, err := master.New(master.Options{ConfigPath: cfg, DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -58,19 +62,30 @@ func startCtlMaster(t *testing.T) string {
 func TestCtlAgainstARealMaster(t *testing.T) {
 	url := startCtlMaster(t)
 	var forced api.ForceResult
-	out, errOut, code := runKiln("ctl", "--master", url, "--json", "force", "libfoo")
+	t.Setenv("KILN_TOKEN", "")
+	if _, errOut, code := runKiln("ctl", "--master", url, "force", "libfoo"); code != 1 || !strings.Contains(errOut, "token") {
+		t.Errorf("force without a token: exit %d, %q; want a refusal naming the token", code, errOut)
+	}
+	if _, errOut, code := runKiln("ctl", "--master", url, "--token", "wrong", "force", "libfoo"); code != 1 || !strings.Contains(errOut, "names no user") {
+		t.Errorf("force with a wrong token: exit %d, %q", code, errOut)
+	}
+	out, errOut, code := runKiln("ctl", "--master", url, "--token", "ci-secret", "--json", "force", "libfoo")
 	if code != 0 || json.Unmarshal([]byte(out), &forced) != nil || len(forced.Builds) != 2 {
 		t.Fatalf("force --json: code %d out %q err %q", code, out, errOut)
 	}
 	lib, app := itoa(forced.Builds[0]), itoa(forced.Builds[1])
 
 	t.Setenv("KILN_MASTER", url)
+	t.Setenv("KILN_TOKEN", "ci-secret")
 	for _, tc := range []struct {
 		args []string
 		code int
 		want []string // substrings of stdout (or stderr when code != 0)
 	}{
 		{[]string{"ctl", "builds"}, 0, []string{"BUILDER", "libfoo@debian/bookworm/amd64", "pending", "(2 of 2)"}},
+		{[]string{"ctl", "builders"}, 0, []string{"BUILDER", "LATEST", "app@debian/bookworm/amd64", "pending", "(2 of 2)"}},
+		{[]string{"ctl", "builders", "--status", "never"}, 0, []string{"(0 of 0)"}},
+		{[]string{"ctl", "builders", "--status", "bogus"}, 1, []string{"status"}},
 		{[]string{"ctl", "builds", "--component", "app"}, 0, []string{"app@debian/bookworm/amd64", "(1 of 1)"}},
 		{[]string{"ctl", "builds", "--status", "nonsense"}, 1, []string{"status"}},
 		{[]string{"ctl", "show", lib}, 0, []string{"builder", "libfoo@debian/bookworm/amd64", "status", "pending", "forced"}},
@@ -78,6 +93,7 @@ func TestCtlAgainstARealMaster(t *testing.T) {
 		{[]string{"ctl", "explain", app}, 0, []string{"waits for dependency libfoo@debian/bookworm/amd64"}},
 		{[]string{"ctl", "workers"}, 0, []string{"NAME", "STATE"}},
 		{[]string{"ctl", "changes"}, 0, []string{"libfoo", "forced"}},
+		{[]string{"ctl", "--json", "changes", "--component", "libfoo"}, 0, []string{`"kind": "force"`, `"user": "ci"`, `"total": 1`}},
 		{[]string{"ctl", "force", "nosuch"}, 1, []string{`unknown component "nosuch"`}},
 		{[]string{"ctl", "show", "99999"}, 1, []string{"not found"}},
 		{[]string{"ctl", "show", "x"}, 1, []string{"bad build id"}},

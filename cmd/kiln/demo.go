@@ -73,6 +73,7 @@ func runDemo(ctx context.Context, o *demoOpts, out io.Writer) error {
 		keyDir     = filepath.Join(dir, "keys")
 		socket     = filepath.Join(dataDir, "signer.sock")
 		tokenFile  = filepath.Join(dir, "var", "worker.token")
+		userFile   = filepath.Join(dir, "var", "user.token") // user demo's API token
 	)
 	for _, d := range []string{dataDir, logDir, keyDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -83,6 +84,10 @@ func runDemo(ctx context.Context, o *demoOpts, out io.Writer) error {
 		return err
 	}
 	token, err := demoToken(tokenFile)
+	if err != nil {
+		return err
+	}
+	userToken, err := demoToken(userFile)
 	if err != nil {
 		return err
 	}
@@ -106,9 +111,9 @@ func runDemo(ctx context.Context, o *demoOpts, out io.Writer) error {
 	if err := waitFor(ctx, o.ready, sup, func() bool { _, err := os.Stat(socket); return err == nil }); err != nil {
 		return fmt.Errorf("demo: signer did not come up (see %s): %w", sup.logPath("signer"), err)
 	}
-	masterEnv := []string{"KILN_WORKER_SECRET=" + token}
+	masterEnv := []string{"KILN_WORKER_SECRET=" + token, "KILN_DEMO_USER_TOKEN=" + userToken}
 	if err := sup.start(ctx, "master", masterEnv, self, "master", "--config", configPath, "--data", dataDir,
-		"--http", o.http, "--nats", o.nats); err != nil {
+		"--http", o.http, "--nats", o.nats, "--signer", socket); err != nil {
 		return err
 	}
 	if err := sup.start(ctx, "worker", nil, self, "worker", "--master", "nats://"+o.nats, "--name", "local",
@@ -117,6 +122,7 @@ func runDemo(ctx context.Context, o *demoOpts, out io.Writer) error {
 	}
 	base := "http://" + o.http
 	client := newCtlClient(base)
+	client.token = userToken // forcing is an action: it needs a user
 	if err := waitFor(ctx, o.ready, sup, func() bool { return workerConnected(client, "local") }); err != nil {
 		return fmt.Errorf("demo: the farm did not come up (see %s): %w", logDir, err)
 	}
@@ -134,9 +140,11 @@ func runDemo(ctx context.Context, o *demoOpts, out io.Writer) error {
   one build:     bin/kiln ctl --master %s show BUILD   (log: ctl log BUILD --follow)
   workers:       bin/kiln ctl --master %s workers
   repositories:  %s/repos/dev/   (apt client config: bin/kiln ctl --master %s repo client-config dev debian/bookworm/amd64)
+  packages:      bin/kiln ctl --master %s repo ls dev
+  force a build: KILN_TOKEN=$(cat %s) bin/kiln ctl --master %s force opencore
 
 Ctrl-C stops the farm.
-`, logDir, base, base, base, base, base, base)
+`, logDir, base, base, base, base, base, base, base, userFile, base)
 	select {
 	case <-ctx.Done():
 		return nil
@@ -222,18 +230,18 @@ func commitAll(dir, msg string) error {
 	return nil
 }
 
-// demoToken reads the worker token of an earlier run or makes one.
+// demoToken reads a token of an earlier run or makes one.
 func demoToken(file string) (string, error) {
 	if b, err := os.ReadFile(file); err == nil && len(b) > 0 {
 		return string(trimNewline(b)), nil
 	}
 	raw := make([]byte, 24)
 	if _, err := rand.Read(raw); err != nil {
-		return "", fmt.Errorf("demo: make worker token: %w", err)
+		return "", fmt.Errorf("demo: make token: %w", err)
 	}
 	token := hex.EncodeToString(raw)
 	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("demo: write worker token: %w", err)
+		return "", fmt.Errorf("demo: write token: %w", err)
 	}
 	return token, nil
 }

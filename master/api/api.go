@@ -111,6 +111,7 @@ type Backend interface {
 	Log(ctx context.Context, build int64, follow bool, fn func(protocol.LogChunk) error) error
 	// Artifact opens a stored artifact of a build.
 	Artifact(ctx context.Context, build int64, name string) (io.ReadCloser, protocol.Artifact, error)
+	RepoBackend
 }
 
 // Authorizer decides whether a request may perform an action: ActionRead
@@ -147,6 +148,8 @@ type handler struct {
 	auth   Authorizer
 	log    *slog.Logger
 	routes []string // patterns registered, "METHOD /path"
+	// finished holds the JSON of ended builds for the build lists.
+	finished finishedJSON
 }
 
 // Register adds the API routes to mux and returns their patterns
@@ -169,6 +172,7 @@ func Register(mux *http.ServeMux, b Backend, auth Authorizer, log *slog.Logger) 
 	h.handle(mux, "GET /api/v1/requests/{id}/explain", ActionRead, h.explain)
 	h.handle(mux, "GET /api/v1/changes", ActionRead, h.changes)
 	h.handle(mux, "GET /api/v1/openapi.json", ActionRead, serveOpenAPI)
+	h.registerRepos(mux)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -239,7 +243,7 @@ func (h *handler) fail(w http.ResponseWriter, err error) {
 		code = http.StatusBadRequest
 	case errors.Is(err, state.ErrFinished):
 		code = http.StatusConflict
-	case errors.Is(err, state.ErrNotLeader), errors.Is(err, sched.ErrNotLeading):
+	case errors.Is(err, state.ErrNotLeader), errors.Is(err, sched.ErrNotLeading), errors.Is(err, ErrUnavailable):
 		code = http.StatusServiceUnavailable
 	}
 	if code == http.StatusInternalServerError {
@@ -312,10 +316,9 @@ func (h *handler) builds(w http.ResponseWriter, r *http.Request) {
 	}
 	f.Buildset = int64(bs)
 	list, total := h.b.Builds(f)
-	if list == nil {
-		list = []*state.Build{}
+	if err := h.finished.writeBuildList(w, list, total); err != nil {
+		h.log.Warn("build list not sent", "err", err)
 	}
-	writeJSON(w, http.StatusOK, BuildList{Builds: list, Total: total})
 }
 
 // page reads limit (default 100) and offset.

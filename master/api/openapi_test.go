@@ -14,10 +14,10 @@ import (
 	"github.com/kiln-build/kiln/master/state"
 )
 
-// TestOpenAPIMatchesRoutes holds the document and the router together both
-// ways: every registered route is documented with its method, and every
-// documented path and method is served by a route of its own (not the
-// catch-all 404 and not 405).
+// TestOpenAPIMatchesRoutes: every route Register adds is documented with its
+// method, and answers through its own handler (not the catch-all 404, not
+// 405). The master's TestOpenAPICoversTheMastersRoutes checks the other
+// direction on the real mux.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
@@ -62,7 +62,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 			op := method + " " + path
 			if !slices.Contains(served, op) {
-				t.Errorf("openapi.json documents %s, which no route serves", op)
+				// A route the master adds to the mux itself; the master's
+				// TestOpenAPICoversTheMastersRoutes checks those.
 				continue
 			}
 			url := srv.URL + "/api/v1" + strings.NewReplacer("{id}", "7", "{name}", "x.deb").Replace(path)

@@ -34,6 +34,9 @@ type Options struct {
 	MaxAttempts      int
 	JobTimeout       time.Duration // how long a worker has to ack a job; default 5s
 	Logger           *slog.Logger
+	// Repo, when set, names a target's dev channel and its armored public
+	// key for jobs, so builds can install their dependencies' packages.
+	Repo func(target string) (url, key string)
 }
 
 // Scheduler dispatches builds to workers.
@@ -293,6 +296,9 @@ func (s *Scheduler) jobFor(b *state.Build, attempt int) (protocol.Job, error) {
 		return job, fmt.Errorf("builder %s is no longer in the configuration", b.Builder)
 	}
 	job.Format = bl.Format
+	if s.o.Repo != nil {
+		job.RepoURL, job.RepoKey = s.o.Repo(b.Target)
+	}
 	if bl.Component != nil {
 		job.Git = bl.Component.Git
 		if len(bl.Component.Branches) > 0 {

@@ -28,6 +28,7 @@ type Command struct {
 	Skip     *SkipCmd     `json:"skip,omitempty"`
 	Lost     *LostCmd     `json:"lost,omitempty"`
 	Worker   *WorkerCmd   `json:"worker,omitempty"`
+	Publish  *PublishCmd  `json:"publish,omitempty"`
 }
 
 // NewBuild describes one build request a ForceCmd creates.

@@ -24,6 +24,7 @@ type FSM struct {
 	buildsets map[int64]*Buildset
 	builds    map[int64]*Build
 	workers   map[string]*WorkerRecord
+	repos     map[string]map[string]*RepoTarget // channel → target → packages
 
 	// Derived indexes, rebuilt on restore.
 	pending          map[int64]struct{}
@@ -50,6 +51,7 @@ func (f *FSM) reset() {
 	f.buildsets = map[int64]*Buildset{}
 	f.builds = map[int64]*Build{}
 	f.workers = map[string]*WorkerRecord{}
+	f.repos = map[string]map[string]*RepoTarget{}
 	f.pending = map[int64]struct{}{}
 	f.pendingByBuilder = map[string]map[int64]struct{}{}
 	f.running = map[string]map[int64]struct{}{}
@@ -97,6 +99,8 @@ func (f *FSM) apply(c *Command) Outcome {
 		return f.skip(c.Skip)
 	case c.Lost != nil:
 		return f.lost(c.Lost)
+	case c.Publish != nil:
+		return f.publish(c.Publish)
 	case c.Worker != nil:
 		r := c.Worker.Record
 		f.workers[r.Name] = &r
@@ -377,6 +381,7 @@ type snapshotHeader struct {
 	Buildsets int   `json:"buildsets"`
 	Builds    int   `json:"builds"`
 	Workers   int   `json:"workers"`
+	Repos     int   `json:"repos,omitempty"`
 }
 
 type fsmSnapshot struct{ data []byte }
@@ -387,7 +392,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var buf jsonLines
-	buf.put(snapshotHeader{V: EntryVersion, NextID: f.nextID, Changes: len(f.changes), Buildsets: len(f.buildsets), Builds: len(f.builds), Workers: len(f.workers)})
+	buf.put(snapshotHeader{V: EntryVersion, NextID: f.nextID, Changes: len(f.changes), Buildsets: len(f.buildsets), Builds: len(f.builds), Workers: len(f.workers), Repos: f.repoCount()})
 	for _, id := range f.changeIDs {
 		buf.put(f.changes[id])
 	}
@@ -400,6 +405,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	for _, name := range sortedKeys(f.workers) {
 		buf.put(f.workers[name])
 	}
+	f.snapshotRepos(&buf)
 	if buf.err != nil {
 		return nil, fmt.Errorf("encode snapshot: %w", buf.err)
 	}
@@ -500,6 +506,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return fmt.Errorf("restore worker: %w", err)
 		}
 		f.workers[w.Name] = w
+	}
+	for range h.Repos {
+		r := &repoRecord{}
+		if err := dec.Decode(r); err != nil {
+			return fmt.Errorf("restore repository: %w", err)
+		}
+		f.restoreRepo(r)
 	}
 	return nil
 }

@@ -57,6 +57,9 @@ func (q *Filter) matchesAll() bool {
 }
 
 // Builds returns matching builds, newest first, and how many matched in all.
+// Live builds are copies; finished ones are shared, since the state never
+// changes a build after it ended and lists of history are the API's hottest
+// read: callers must not modify what they get.
 func (f *FSM) Builds(q Filter) ([]*Build, int) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
@@ -78,7 +81,7 @@ func (f *FSM) Builds(q Filter) ([]*Build, int) {
 			start = max(end-q.Limit, 0)
 		}
 		for i := end - 1; i >= start; i-- {
-			out = append(out, f.builds[ids[i]].clone())
+			out = append(out, f.builds[ids[i]].view())
 		}
 		return out, len(ids)
 	}
@@ -92,21 +95,40 @@ func (f *FSM) Builds(q Filter) ([]*Build, int) {
 		if total <= q.Offset || (q.Limit > 0 && len(out) >= q.Limit) {
 			continue
 		}
-		out = append(out, b.clone())
+		out = append(out, b.view())
 	}
 	return out, total
 }
 
-// Changes returns changes, newest first.
-func (f *FSM) Changes(limit int) []*Change {
+// view is b for a reader outside the lock: itself once it has ended, a copy
+// while it may still change.
+func (b *Build) view() *Build {
+	if Terminal(b.Status) {
+		return b
+	}
+	return b.clone()
+}
+
+// Changes returns changes of component (all when empty), newest first,
+// from offset, at most limit (0: all), and how many matched in all.
+func (f *FSM) Changes(component string, offset, limit int) ([]*Change, int) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	var out []*Change
-	for i := len(f.changeIDs) - 1; i >= 0 && (limit <= 0 || len(out) < limit); i-- {
-		c := *f.changes[f.changeIDs[i]]
-		out = append(out, &c)
+	total := 0
+	for i := len(f.changeIDs) - 1; i >= 0; i-- {
+		c := f.changes[f.changeIDs[i]]
+		if component != "" && c.Component != component {
+			continue
+		}
+		total++
+		if total <= offset || (limit > 0 && len(out) >= limit) {
+			continue
+		}
+		cc := *c
+		out = append(out, &cc)
 	}
-	return out
+	return out, total
 }
 
 // Workers returns the worker records, by name.

@@ -1,0 +1,430 @@
+//go:build e2e
+
+// Package e2e holds the acceptance tests that need real distribution tools,
+// a reachable Debian mirror and minutes: make e2e (go test -tags e2e ./e2e).
+//
+// The distribution chain: a farm configuration with two components, the
+// library libgreet and the program greeter that build-depends on it, is
+// loaded and expanded by builders, so the builds run in its dependency
+// order with the step lists its build kind gives. Each build runs the real
+// steps against a copy of steps/testdata (in place of the checkout), its
+// packages are published into the dev channel by repo.Publisher, signed by
+// the real signing agent and served over HTTP, and the next build gets that
+// channel as its job's RepoURL and RepoKey, as the master hands them out.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kiln-build/kiln/builders"
+	"github.com/kiln-build/kiln/protocol"
+	"github.com/kiln-build/kiln/repo"
+	"github.com/kiln-build/kiln/repo/pkgmeta"
+	"github.com/kiln-build/kiln/signing"
+	"github.com/kiln-build/kiln/steps"
+)
+
+// cacheDir is the worker cache the tests share between runs, so the
+// pbuilder base is created once and reused while fresh.
+func cacheDir() string {
+	if d := os.Getenv("KILN_E2E_CACHE"); d != "" {
+		return d
+	}
+	return "/var/cache/kiln-e2e"
+}
+
+func needTools(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required under CI: %v", n, err)
+			}
+			t.Skipf("%s not installed (run scripts/deps.sh e2e): %v", n, err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("the distribution e2e tests run pbuilder and rpm --root: run them as root")
+		}
+		t.Skip("the distribution e2e tests run pbuilder and rpm --root: run them as root")
+	}
+}
+
+// agentSigner is the repository's view of the real signing agent.
+type agentSigner struct{ c signing.Client }
+
+func (s agentSigner) Clearsign(ctx context.Context, key string, data []byte) ([]byte, error) {
+	return signing.Clearsign(ctx, s.c, key, "InRelease", data)
+}
+
+func (s agentSigner) DetachSign(ctx context.Context, key string, data []byte) ([]byte, error) {
+	return signing.DetachSign(ctx, s.c, key, "repository index", data)
+}
+
+// farm is the repository side: a dev channel for one target, published by
+// repo.Publisher with a key held by the signing agent, served over HTTP.
+type farm struct {
+	target   repo.Target
+	pub      *repo.Publisher
+	srv      *httptest.Server
+	pubKey   []byte
+	packages []*pkgmeta.Package
+}
+
+func newFarm(t *testing.T, target repo.Target) *farm {
+	t.Helper()
+	dir := t.TempDir()
+	pass := []byte("e2e passphrase")
+	g, err := signing.GenerateKey("Kiln e2e", "e2e@kiln.invalid", signing.KeyRSA4096, pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secPath, _, err := g.WriteKeyFiles(dir, target.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := signing.LoadKey(target.Key, secPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := signing.NewAgent([]*signing.Key{key}, signing.Options{Audit: signing.NewAuditLog(&strings.Builder{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Unlock(target.Key, pass); err != nil {
+		t.Fatal(err)
+	}
+	pubKey, err := agent.PublicKey(target.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(dir, "repos")
+	pub, err := repo.Open(root, agentSigner{agent.LocalClient("e2e")}, repo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.StripPrefix("/repos", repo.Handler(root)))
+	t.Cleanup(srv.Close)
+	f := &farm{target: target, pub: pub, srv: srv, pubKey: pubKey}
+	// A new channel is published empty, before any build: the first build's
+	// chroot must accept it as it is.
+	f.publish(t, nil)
+	return f
+}
+
+// repoURL is the dev channel of the target as clients address it.
+func (f *farm) repoURL() string { return f.srv.URL + "/repos/dev/" + f.target.Dir() }
+
+// publish adds the files to the dev channel.
+func (f *farm) publish(t *testing.T, files []steps.File) {
+	t.Helper()
+	for _, file := range files {
+		p, err := pkgmeta.ReadFile(file.Path, filepath.Base(file.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.packages = append(f.packages, p)
+	}
+	_, err := f.pub.Publish(context.Background(), "dev", repo.ChannelContents{Targets: []repo.TargetContents{{Target: f.target, Packages: f.packages}}})
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+}
+
+// fileLog keeps a build's log in a file; the test prints its tail when
+// the build fails (pbuilder logs thousands of lines).
+type fileLog struct {
+	t    *testing.T
+	path string
+	w    *bufio.Writer
+}
+
+// Line keeps s; what the pbuilder step says about its base tarball goes
+// to the test log too, for the figures (create and update times).
+func (l *fileLog) Line(s string) {
+	l.w.WriteString(s + "\n")
+	if strings.HasPrefix(s, "base ") {
+		l.t.Log(s)
+	}
+}
+
+func (l *fileLog) tail(n int) string {
+	l.w.Flush()
+	b, _ := os.ReadFile(l.path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// chainConfig is the farm configuration of the chain; KIND is the build
+// kind under test.
+const chainConfig = `
+targets:
+  - {distro: %s, versions: ["%s"], arches: [%s], kind: %s}
+components:
+  - {name: libgreet, git: https://git.invalid/libgreet}
+  - {name: greeter, git: https://git.invalid/greeter, depends: [libgreet]}
+workers:
+  - {name: e2e, credentials: env:KILN_E2E_UNUSED}
+repos:
+  channels:
+    - {name: dev, key: e2e}
+`
+
+// chainBuilders returns the builders of the chain in dependency order, as
+// the master would schedule them.
+func chainBuilders(t *testing.T, target repo.Target, kind string) []*builders.Builder {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kiln.yaml")
+	cfg := fmt.Sprintf(chainConfig, target.Distro, target.Version, target.Arch, kind)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := builders.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := builders.Expand(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range m.Builders {
+		names = append(names, b.Component.Name)
+		if !slices.Contains(b.Tags, kind) {
+			t.Errorf("builder %s requires tags %v: lacks the %s tool's tag", b.Name, b.Tags, kind)
+		}
+	}
+	if !slices.Equal(names, []string{"libgreet", "greeter"}) {
+		t.Fatalf("builders in order %v, want libgreet before greeter", names)
+	}
+	return m.Builders
+}
+
+// build runs one builder's steps as a worker would, the checkout replaced
+// by a copy of the fixture, and returns the uploaded artifacts.
+func build(t *testing.T, b *builders.Builder, f *farm) []steps.File {
+	t.Helper()
+	artifacts, step, o, err := tryBuild(t, b, f)
+	if err != nil {
+		t.Fatalf("%s step %s: %v (%s)", b.Name, step, err, o.Summary)
+	}
+	if len(artifacts) == 0 {
+		t.Fatalf("%s uploaded nothing", b.Name)
+	}
+	return artifacts
+}
+
+// tryBuild runs the steps until one fails and returns what was uploaded,
+// or the failed step's name, outcome and error.
+func tryBuild(t *testing.T, b *builders.Builder, f *farm) ([]steps.File, string, steps.Outcome, error) {
+	t.Helper()
+	ws := t.TempDir()
+	if out, err := exec.Command("cp", "-a", filepath.Join("..", "steps", "testdata", b.Component.Name)+"/.", ws).CombinedOutput(); err != nil {
+		t.Fatalf("copy fixture: %v\n%s", err, out)
+	}
+	job := protocol.Job{V: protocol.Version, Build: b.Component.Name + "-e2e", Attempt: 1, Builder: b.Name, Component: b.Component.Name,
+		Target: b.Target.String(), Format: b.Format, RepoURL: f.repoURL(), RepoKey: string(f.pubKey)}
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "build.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	log := &fileLog{t: t, path: logFile.Name(), w: bufio.NewWriter(logFile)}
+	env := &steps.Env{Workspace: ws, CacheDir: cacheDir(), Job: job, Log: log, Props: steps.NewProperties(job, "e2e")}
+	var artifacts []steps.File
+	for _, s := range b.Steps {
+		if s.Type == "checkout" {
+			continue
+		}
+		start := time.Now()
+		o, err := steps.Run(context.Background(), env, protocol.Step{Name: s.Name, Type: s.Type, With: s.With, Artifacts: s.Artifacts, Timeout: 30 * time.Minute})
+		t.Logf("%s %s: %s (%s)", b.Name, s.Name, o.Summary, time.Since(start).Round(100*time.Millisecond))
+		if err != nil {
+			t.Logf("last lines of the log:\n%s", log.tail(40))
+			return nil, s.Name, o, err
+		}
+		artifacts = append(artifacts, o.Artifacts...)
+	}
+	return artifacts, "", steps.Outcome{}, nil
+}
+
+// debianMirror is the first Debian mirror this machine's apt uses for
+// codename (deb822 .sources or one-line .list), which is known reachable.
+func debianMirror(t *testing.T, codename string) string {
+	t.Helper()
+	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	for _, p := range files {
+		b, _ := os.ReadFile(p)
+		for stanza := range strings.SplitSeq(string(b), "\n\n") {
+			var uris, suites string
+			for l := range strings.SplitSeq(stanza, "\n") {
+				if v, ok := strings.CutPrefix(l, "URIs:"); ok {
+					uris = strings.TrimSpace(v)
+				}
+				if v, ok := strings.CutPrefix(l, "Suites:"); ok {
+					suites = v
+				}
+			}
+			if uris != "" && slices.Contains(strings.Fields(suites), codename) && strings.Contains(uris, "debian") && !strings.Contains(uris, "security") {
+				return strings.Fields(uris)[0]
+			}
+		}
+	}
+	lists, _ := filepath.Glob("/etc/apt/sources.list.d/*.list")
+	for _, p := range append([]string{"/etc/apt/sources.list"}, lists...) {
+		b, _ := os.ReadFile(p)
+		for l := range strings.SplitSeq(string(b), "\n") {
+			fields := strings.Fields(l)
+			if len(fields) >= 3 && fields[0] == "deb" && !strings.HasPrefix(fields[1], "[") && fields[2] == codename {
+				return fields[1]
+			}
+		}
+	}
+	t.Fatalf("no Debian mirror for %s in this machine's apt sources", codename)
+	return ""
+}
+
+func TestPbuilderChain(t *testing.T) {
+	needTools(t, "pbuilder", "debootstrap", "dpkg-source", "lintian")
+	target := repo.Target{Distro: "debian", Version: "bookworm", Arch: "amd64", Format: pkgmeta.Deb, Key: "e2e"}
+	mirror := debianMirror(t, target.Version)
+	f := newFarm(t, target)
+	chain := chainBuilders(t, target, "pbuilder")
+	for _, b := range chain {
+		for i := range b.Steps {
+			if b.Steps[i].Type == "pbuilder" {
+				b.Steps[i].With = map[string]string{"mirror": mirror}
+			}
+		}
+	}
+	start := time.Now()
+	for _, b := range chain {
+		f.publish(t, build(t, b, f))
+	}
+	t.Logf("chain built and published in %s", time.Since(start).Round(time.Second))
+	verifyAptInstall(t, &farmRepo{url: f.repoURL(), codename: target.Version, arch: target.Arch, key: f.pubKey})
+}
+
+// farmRepo is an apt repository of the farm as a client sees it.
+type farmRepo struct {
+	url, codename, arch string
+	key                 []byte
+}
+
+// verifyAptInstall installs greeter from the farm's dev channel in a clean
+// chroot of the pbuilder base, with the channel's signature checked, and
+// runs it.
+func verifyAptInstall(t *testing.T, r *farmRepo) {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "install-greeter")
+	content := fmt.Sprintf(`#!/bin/sh
+set -e
+mkdir -p /etc/apt/keyrings
+cat > /etc/apt/keyrings/kiln.asc <<'EOF_KEY'
+%s
+EOF_KEY
+echo 'deb [signed-by=/etc/apt/keyrings/kiln.asc] %s %s main' > /etc/apt/sources.list.d/kiln.list
+apt-get update
+apt-get install -y --no-install-recommends greeter
+dpkg-query -W greeter libgreet1
+greeter e2e
+`, strings.TrimSpace(string(r.key)), r.url, r.codename)
+	if err := os.WriteFile(script, []byte(content), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(cacheDir(), "pbuilder", "debian-"+r.codename+"-"+r.arch, "base.tgz")
+	out, err := exec.Command("pbuilder", "execute", "--basetgz", base, "--", script).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Hello, e2e!") {
+		t.Fatalf("installing greeter from the farm's repository: %v\n%s", err, out)
+	}
+	t.Logf("apt in a clean bookworm chroot installed greeter from the dev channel and it said %q", "Hello, e2e!")
+}
+
+// Without its dependency in the dev channel the program cannot build: the
+// step fails with the unmet dependency in its summary, and nothing is
+// uploaded.
+func TestPbuilderUnmetBuildDependency(t *testing.T) {
+	needTools(t, "pbuilder", "debootstrap", "dpkg-source")
+	target := repo.Target{Distro: "debian", Version: "bookworm", Arch: "amd64", Format: pkgmeta.Deb, Key: "e2e"}
+	mirror := debianMirror(t, target.Version)
+	f := newFarm(t, target)
+	greeter := chainBuilders(t, target, "pbuilder")[1]
+	for i := range greeter.Steps {
+		if greeter.Steps[i].Type == "pbuilder" {
+			greeter.Steps[i].With = map[string]string{"mirror": mirror}
+		}
+	}
+	artifacts, step, o, err := tryBuild(t, greeter, f)
+	if !errors.Is(err, steps.ErrBuildDeps) || step != "pbuilder" || !strings.Contains(o.Summary, "libgreet-dev") {
+		t.Fatalf("step %s: %v (summary %q), want the pbuilder step to fail on libgreet-dev", step, err, o.Summary)
+	}
+	if artifacts != nil {
+		t.Errorf("a failed build uploaded %v", artifacts)
+	}
+}
+
+func TestRPMBuildChain(t *testing.T) {
+	needTools(t, "rpmbuild", "rpmspec", "rpm", "dnf", "gcc")
+	target := repo.Target{Distro: "centos", Version: "9", Arch: "x86_64", Format: pkgmeta.RPM, Key: "e2e"}
+	f := newFarm(t, target)
+	start := time.Now()
+	for _, b := range chainBuilders(t, target, "rpmbuild") {
+		f.publish(t, build(t, b, f))
+	}
+	t.Logf("chain built and published in %s", time.Since(start).Round(time.Second))
+	verifyDNFInstall(t, f)
+}
+
+// verifyDNFInstall fetches greeter and what it requires from the dev
+// channel with a dnf that knows only that channel (repository signature
+// checked), unpacks them into a scratch root and runs greeter there: the
+// binary from the repository runs against the library from the repository.
+func verifyDNFInstall(t *testing.T, f *farm) {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "kiln.asc")
+	if err := os.WriteFile(key, f.pubKey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "dnf.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "[main]\nreposdir=%[1]s/none\ncachedir=%[1]s/cache\ngpgcheck=0\n\n[kiln-dev]\nname=kiln dev\nbaseurl=%[2]s\nrepo_gpgcheck=1\ngpgkey=file://%[3]s\n", dir, f.repoURL(), key), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dnf := []string{"-q", "-y", "--config", conf, "--releasever", "9", "--installroot", filepath.Join(dir, "dnfroot")}
+	run := func(name string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	deps := run("dnf", append(dnf, "repoquery", "--qf", "%{name}", "--requires", "--resolve", "greeter")...)
+	if !strings.Contains(deps, "libgreet") {
+		t.Fatalf("greeter's requirements resolve to %q in the dev channel, want libgreet", deps)
+	}
+	dl := filepath.Join(dir, "rpms")
+	run("dnf", append(dnf, "download", "--destdir", dl, "greeter", "libgreet")...)
+	rpms, _ := filepath.Glob(filepath.Join(dl, "*.rpm"))
+	root := filepath.Join(dir, "root")
+	run("rpm", append([]string{"--root", root, "--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--nosignature"}, rpms...)...)
+	cmd := exec.Command(filepath.Join(root, "usr/bin/greeter"), "e2e")
+	cmd.Env = append(os.Environ(), "LD_LIBRARY_PATH="+filepath.Join(root, "usr/lib64"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "Hello, e2e!" {
+		t.Fatalf("greeter from the repository: %v: %s", err, out)
+	}
+}

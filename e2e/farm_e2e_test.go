@@ -1,0 +1,270 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// farmConfig is the whole farm: the chain on debian/bookworm/amd64 with
+// pbuilder, one worker, the dev channel signed by key e2e. The pbuilder
+// step names the mirror so the base comes from the one this machine uses.
+const farmConfig = `
+targets:
+  - {distro: debian, versions: [bookworm], arches: [amd64], kind: pbuilder}
+templates:
+  deb:
+    - {type: checkout}
+    - {type: source}
+    - {type: pbuilder, with: {mirror: "%[1]s"}}
+    - {type: lintian}
+    - {type: upload}
+components:
+  - {name: libgreet, git: %[2]s, steps: [{use: deb}]}
+  - {name: greeter, git: %[3]s, depends: [libgreet], steps: [{use: deb}]}
+workers:
+  - {name: e2e, credentials: env:KILN_WORKER_SECRET}
+repos:
+  channels:
+    - {name: dev, key: e2e}
+`
+
+// TestFarmPbuilderChain runs the chain through the real processes: the
+// signing agent, the master (scheduler, artifact store, publisher) and a
+// worker, all from the kiln binary; a force of libgreet rebuilds greeter
+// after it, against the dev channel the master published libgreet into.
+func TestFarmPbuilderChain(t *testing.T) {
+	needTools(t, "pbuilder", "debootstrap", "dpkg-source", "lintian", "go")
+	dir := t.TempDir()
+	kiln := filepath.Join(dir, "kiln")
+	if out, err := exec.Command("go", "build", "-o", kiln, "../cmd/kiln").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/kiln: %v\n%s", err, out)
+	}
+	keys := filepath.Join(dir, "keys")
+	if out, err := exec.Command(kiln, "signer", "genkey", "--name", "e2e", "--type", "rsa4096", "--out", keys, "--no-passphrase").CombinedOutput(); err != nil {
+		t.Fatalf("genkey: %v\n%s", err, out)
+	}
+	pubKey, err := os.ReadFile(filepath.Join(keys, "e2e.pub.asc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "farm.yaml")
+	content := fmt.Sprintf(farmConfig, debianMirror(t, "bookworm"), gitFixture(t, dir, "libgreet"), gitFixture(t, dir, "greeter"))
+	if err := os.WriteFile(cfg, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	token := filepath.Join(dir, "worker.token")
+	if err := os.WriteFile(token, []byte("e2e-worker-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, natsAddr := freeAddr(t), freeAddr(t)
+	data, socket := filepath.Join(dir, "data"), filepath.Join(dir, "signer.sock")
+	procs := &processes{t: t, dir: dir}
+	procs.start("signer", nil, kiln, "signer", "--key", "e2e="+filepath.Join(keys, "e2e.sec.asc"), "--socket", socket)
+	waitUntil(t, procs, 30*time.Second, "the signer's socket", func() bool { _, err := os.Stat(socket); return err == nil })
+	procs.start("master", []string{"KILN_WORKER_SECRET=e2e-worker-secret"}, kiln, "master", "--config", cfg, "--data", data,
+		"--http", httpAddr, "--nats", natsAddr, "--signer", socket)
+	procs.start("worker", nil, kiln, "worker", "--master", "nats://"+natsAddr, "--name", "e2e", "--credentials", token,
+		"--workdir", filepath.Join(dir, "work"), "--cache", cacheDir())
+	base := "http://" + httpAddr
+	waitUntil(t, procs, time.Minute, "the worker to connect", func() bool {
+		var ws []struct {
+			Name      string `json:"name"`
+			Connected bool   `json:"connected"`
+		}
+		return getJSON(base+"/api/v1/workers", &ws) == nil && len(ws) == 1 && ws[0].Connected
+	})
+
+	start := time.Now()
+	resp, err := http.Post(base+"/api/v1/force", "application/json", strings.NewReader(`{"component": "libgreet"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forced struct {
+		Buildset int64 `json:"buildset"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&forced)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode/100 != 2 {
+		t.Fatalf("force libgreet: HTTP %d: %v", resp.StatusCode, err)
+	}
+	type build struct {
+		ID        int64     `json:"id"`
+		Buildset  int64     `json:"buildset"`
+		Component string    `json:"component"`
+		Status    string    `json:"status"`
+		Summary   string    `json:"summary"`
+		Started   time.Time `json:"started"`
+		Ended     time.Time `json:"ended"`
+	}
+	done := map[string]build{}
+	waitUntil(t, procs, 20*time.Minute, "libgreet and greeter to finish", func() bool {
+		var list struct {
+			Builds []build `json:"builds"`
+		}
+		if getJSON(fmt.Sprintf("%s/api/v1/builds?buildset=%d", base, forced.Buildset), &list) != nil {
+			return false
+		}
+		for _, b := range list.Builds {
+			if b.Buildset == forced.Buildset && !b.Ended.IsZero() {
+				done[b.Component] = b
+			}
+		}
+		return len(done) == 2 || done["libgreet"].Status != "" && done["libgreet"].Status != "success"
+	})
+	for _, c := range []string{"libgreet", "greeter"} {
+		if b := done[c]; b.Status != "success" {
+			t.Fatalf("%s: build %d %s: %s\n%s", c, b.ID, b.Status, b.Summary, procs.tails())
+		}
+	}
+	if !done["greeter"].Started.After(done["libgreet"].Ended) {
+		t.Errorf("greeter started %s, before libgreet ended %s", done["greeter"].Started, done["libgreet"].Ended)
+	}
+	t.Logf("forced libgreet; libgreet and greeter built and published by the farm in %s", time.Since(start).Round(time.Second))
+	verifyAptInstall(t, &farmRepo{url: base + "/repos/dev/apt/debian", codename: "bookworm", arch: "amd64", key: pubKey})
+}
+
+// gitFixture commits steps/testdata/NAME into a fresh repository on main.
+func gitFixture(t *testing.T, dir, name string) string {
+	t.Helper()
+	p := filepath.Join(dir, "src", name)
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", filepath.Join("..", "steps", "testdata", name)+"/.", p).CombinedOutput(); err != nil {
+		t.Fatalf("copy fixture: %v\n%s", err, out)
+	}
+	r, err := git.PlainInitWithOptions(p, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := r.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		t.Fatal(err)
+	}
+	sig := &object.Signature{Name: "Kiln Tests", Email: "test@kiln.invalid", When: time.Now()}
+	if _, err := wt.Commit(name+" 1.0", &git.CommitOptions{Author: sig}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// processes are the farm's processes, each in its own process group with
+// its output in DIR/NAME.log; the test's cleanup stops them.
+type processes struct {
+	t     *testing.T
+	dir   string
+	names []string
+	cmds  []*exec.Cmd
+	exits []chan error
+}
+
+func (p *processes) start(name string, env []string, argv ...string) {
+	p.t.Helper()
+	log, err := os.Create(filepath.Join(p.dir, name+".log"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("start %s: %v", name, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); log.Close() }()
+	p.names, p.cmds, p.exits = append(p.names, name), append(p.cmds, cmd), append(p.exits, exited)
+	p.t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+}
+
+// dead names a process that has exited, "" while all run.
+func (p *processes) dead() string {
+	for i, ch := range p.exits {
+		select {
+		case err := <-ch:
+			ch <- err
+			return fmt.Sprintf("%s exited: %v", p.names[i], err)
+		default:
+		}
+	}
+	return ""
+}
+
+// tails returns the end of every process's log.
+func (p *processes) tails() string {
+	var b strings.Builder
+	for _, n := range p.names {
+		f, err := os.Open(filepath.Join(p.dir, n+".log"))
+		if err != nil {
+			continue
+		}
+		data, _ := io.ReadAll(f)
+		f.Close()
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		fmt.Fprintf(&b, "--- %s.log (last lines)\n%s\n", n, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+	}
+	return b.String()
+}
+
+func waitUntil(t *testing.T, p *processes, timeout time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if d := p.dead(); d != "" {
+			t.Fatalf("waiting for %s: %s\n%s", what, d, p.tails())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s\n%s", timeout, what, p.tails())
+		}
+		time.Sleep(time.Second)
+	}
+}

@@ -1,0 +1,443 @@
+package master_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/kiln-build/kiln/internal/pkgclient"
+	"github.com/kiln-build/kiln/master/api"
+	"github.com/kiln-build/kiln/protocol"
+	"github.com/kiln-build/kiln/signing"
+)
+
+// reposYAML: nfpm builds for a Debian and a CentOS target; opencore
+// depends on libgrace; badarch claims arm64 on both amd64 targets.
+const reposYAML = `
+targets:
+  - {distro: debian, versions: [bookworm], arches: [amd64], kind: nfpm, format: apt}
+  - {distro: centos, versions: ["9"], arches: [x86_64], kind: nfpm, format: yum}
+components:
+  - {name: libgrace, git: %s}
+  - {name: opencore, git: %s, depends: [libgrace]}
+  - {name: badarch, git: %s}
+workers:
+  - {name: w1, credentials: w1.token, slots: 4}
+users:
+  - {name: ops, token: ops.token}
+repos:
+  origin: Kiln test
+  channels:
+    - {name: dev, key: farmkey}
+    - {name: stable, key: farmkey, promote_from: dev}
+`
+
+// nfpmRepo makes a git repository holding an nfpm package definition.
+func nfpmRepo(t *testing.T, dir, name, arch, depends string) string {
+	t.Helper()
+	p := filepath.Join(dir, "src", name)
+	repo, err := git.PlainInitWithOptions(p, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := fmt.Sprintf("name: %s\narch: %s\nplatform: linux\nversion: 1.0.${build}\nmaintainer: Kiln tests <test@kiln.invalid>\n"+
+		"description: test package %s\nlicense: MIT\ncontents:\n  - {src: ./%s.txt, dst: /usr/share/%s/%s.txt}\n", name, arch, name, name, name, name)
+	if depends != "" {
+		spec += "depends: [" + depends + "]\n"
+	}
+	files := map[string]string{"nfpm.yaml": spec, name + ".txt": "hello from " + name + "\n"}
+	wt, err := repo.Worktree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, body := range files {
+		if err := os.WriteFile(filepath.Join(p, f), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wt.Add(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sig := &object.Signature{Name: "Kiln Test", Email: "test@kiln.invalid", When: time.Now()}
+	if _, err := wt.Commit("package "+name, &git.CommitOptions{Author: sig}); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startSigner runs a real signing agent with a fresh Ed25519 key called
+// name on the socket the master finds by default (DATA/signer.sock), and
+// returns the armored public key.
+func startSigner(t *testing.T, dataDir, name string) []byte {
+	t.Helper()
+	gen, err := signing.GenerateKey("Kiln test farm", "farm@kiln.invalid", signing.KeyEd25519, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), name+".asc")
+	if err := os.WriteFile(keyFile, gen.Secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := signing.LoadKey(name, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := signing.NewAgent([]*signing.Key{key}, signing.Options{Audit: signing.NewAuditLog(&bytes.Buffer{}), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Unlock(name, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := signing.ListenSocket(filepath.Join(dataDir, "signer.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&signing.SocketServer{Agent: agent, Logger: testLogger(t)}).Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("signer: %v", err)
+		}
+	})
+	return gen.Public
+}
+
+// TestReposPublishBeforeDependentsAndRealClients is issue 5's acceptance
+// through the whole farm: a real worker builds .deb and .rpm packages with
+// nfpm, the master publishes them signed into dev before the dependent
+// starts, and real apt-get, dnf and rpm accept what it serves.
+func TestReposPublishBeforeDependentsAndRealClients(t *testing.T) {
+	for _, tool := range []string{"apt-get", "dnf", "rpm", "gpgv"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required under CI: %v", tool, err)
+			}
+			t.Skipf("%s not installed: %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(reposYAML, nfpmRepo(t, dir, "libgrace", "${arch}", ""), nfpmRepo(t, dir, "opencore", "${arch}", "libgrace"),
+		nfpmRepo(t, dir, "badarch", "arm64", ""))
+	config := filepath.Join(dir, "farm.yaml")
+	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "w1.token"), []byte("secret-w1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeOpsToken(t, dir)
+	pubKey := startSigner(t, filepath.Join(dir, "data"), "farmkey")
+	f := startFarm(t, dir, config)
+
+	// Both channels exist, empty and signed, once the master leads, before
+	// anything was built.
+	for _, path := range []string{"/repos/dev/apt/debian/dists/bookworm/InRelease", "/repos/stable/yum/centos/9/x86_64/repodata/repomd.xml.asc"} {
+		waitFor(t, 10*time.Second, path, func() bool { code, _ := f.get(path); return code == http.StatusOK })
+	}
+
+	f.runWorker("w1", 4)
+	f.waitConnected("w1")
+	// libgrace's buildset rebuilds its dependent opencore after it.
+	var opencore []int64
+	for _, b := range f.waitFinished(2*time.Minute, f.force("libgrace").Builds...) {
+		if b.Status != protocol.StatusSuccess {
+			t.Fatalf("build %d %s: %s: %s", b.ID, b.Builder, b.Status, b.Summary)
+		}
+		if b.Component == "opencore" {
+			opencore = append(opencore, b.ID)
+		}
+	}
+
+	published := f.listed()
+	if len(published) != 4 {
+		t.Fatalf("listed: %v, want libgrace and opencore in dev for 2 targets", published)
+	}
+
+	// Invariant 2, per target: the dependency's package was served before
+	// the dependent's build started.
+	for _, target := range []string{"debian/bookworm/amd64", "centos/9/x86_64"} {
+		dep, ok := published["dev "+target+" libgrace"]
+		if !ok {
+			t.Fatalf("libgrace not published for %s", target)
+		}
+		lib := f.build(dep.Build)
+		var user *int64
+		for _, id := range opencore {
+			if b := f.build(id); b.Target == target {
+				user = &b.ID
+			}
+		}
+		if user == nil {
+			t.Fatalf("no opencore build for %s", target)
+		}
+		b := f.build(*user)
+		t.Logf("%s: libgrace ended %s, published %s (+%s), opencore started %s (+%s)", target, lib.Ended.Format(time.StampMicro),
+			dep.Published.Format(time.StampMicro), dep.Published.Sub(lib.Ended), b.Started.Format(time.StampMicro), b.Started.Sub(dep.Published))
+		if !b.Started.After(dep.Published) {
+			t.Errorf("%s: opencore build %d started %s, before libgrace was published at %s", target, b.ID, b.Started, dep.Published)
+		}
+	}
+
+	t.Run("apt", func(t *testing.T) {
+		sources := f.text("/api/v1/repos/dev/client-config?target=debian/bookworm/amd64")
+		if !strings.Contains(sources, "URIs: http://"+f.m.HTTPAddr()+"/repos/dev/apt/debian") || !strings.Contains(sources, "Signed-By:") {
+			t.Fatalf("client config:\n%s", sources)
+		}
+		apt := pkgclient.NewApt(t, sources)
+		if out, err := apt.Run("update"); err != nil || strings.Contains(out, "W:") || strings.Contains(out, "E:") {
+			t.Fatalf("apt-get update: %v\n%s", err, out)
+		}
+		if out, err := apt.Run("install", "--download-only", "-y", "opencore"); err != nil {
+			t.Fatalf("apt-get install --download-only opencore: %v\n%s", err, out)
+		}
+		for _, name := range []string{"libgrace", "opencore"} {
+			p := published["dev debian/bookworm/amd64 "+name]
+			got, err := os.ReadFile(filepath.Join(apt.Dir, "cache/archives", p.FileName))
+			if err != nil {
+				t.Fatalf("apt did not download %s: %v", p.FileName, err)
+			}
+			if sum := sha256.Sum256(got); hex.EncodeToString(sum[:]) != p.SHA256 {
+				t.Errorf("%s: apt downloaded other bytes than the repo lists", p.FileName)
+			}
+		}
+	})
+
+	t.Run("dnf and rpm -K", func(t *testing.T) {
+		text := f.text("/api/v1/repos/dev/client-config?target=centos/9/x86_64")
+		repoFile, key, ok := strings.Cut(text, "\n# The key gpgkey= names")
+		if !ok || !strings.Contains(repoFile, "repo_gpgcheck=1") || !strings.Contains(repoFile, "gpgcheck=1") {
+			t.Fatalf("client config:\n%s", text)
+		}
+		if _, key, ok = strings.Cut(key, "\n"); !ok || strings.TrimSpace(key) != strings.TrimSpace(string(pubKey)) {
+			t.Fatalf("client config does not end with the agent's public key:\n%s", text)
+		}
+		keyFile := filepath.Join(t.TempDir(), "RPM-GPG-KEY-kiln-dev")
+		if err := os.WriteFile(keyFile, []byte(key), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dnf := pkgclient.NewDnf(t, strings.ReplaceAll(repoFile, "file:///etc/pki/rpm-gpg/RPM-GPG-KEY-kiln-dev", "file://"+keyFile))
+		if out, err := dnf.Run("install", "opencore"); err != nil {
+			t.Fatalf("dnf install opencore: %v\n%s", err, out)
+		}
+		for _, name := range []string{"libgrace", "opencore"} {
+			if _, err := os.Stat(filepath.Join(dnf.Dir, "root/usr/share", name, name+".txt")); err != nil {
+				t.Errorf("dnf did not install %s: %v", name, err)
+			}
+		}
+		// The worker built the rpm unsigned; what the repo serves carries
+		// the agent's signature.
+		rpmdb := t.TempDir()
+		if out, err := pkgclient.Run(rpmdb, nil, "rpm", "--dbpath", rpmdb, "--import", keyFile); err != nil {
+			t.Fatalf("rpm --import: %v\n%s", err, out)
+		}
+		p := published["dev centos/9/x86_64 opencore"]
+		served := filepath.Join(t.TempDir(), p.FileName)
+		f.download("/repos/dev/yum/centos/9/x86_64/"+rpmHref(t, f, p.FileName), served)
+		out, err := pkgclient.Run(rpmdb, nil, "rpm", "--dbpath", rpmdb, "-Kv", served)
+		if err != nil || !strings.Contains(out, "Header V4 EdDSA/SHA256 Signature") || strings.Contains(out, "NOKEY") || strings.Contains(out, "BAD") {
+			t.Errorf("rpm -K on the served rpm: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("kiln ctl repo", func(t *testing.T) {
+		if kilnBinErr != nil {
+			t.Skip(kilnBinErr)
+		}
+		ctl := func(args ...string) string {
+			out, err := exec.Command(kilnBin, append([]string{"ctl", "--master", f.url("")}, args...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("kiln ctl %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			return string(out)
+		}
+		ls := ctl("repo", "ls", "dev", "--target", "centos/9/x86_64")
+		for _, want := range []string{"TARGET", "libgrace", "opencore", published["dev centos/9/x86_64 opencore"].Version, "x86_64"} {
+			if !strings.Contains(ls, want) {
+				t.Errorf("repo ls lacks %q:\n%s", want, ls)
+			}
+		}
+		if strings.Contains(ls, "debian") {
+			t.Errorf("repo ls --target centos/9/x86_64 lists other targets:\n%s", ls)
+		}
+		if cc := ctl("repo", "client-config", "dev", "debian/bookworm/amd64"); cc != f.text("/api/v1/repos/dev/client-config?target=debian/bookworm/amd64") {
+			t.Errorf("ctl client-config differs from the API's:\n%s", cc)
+		}
+	})
+
+	t.Run("rollback", func(t *testing.T) {
+		if code := f.call("POST", "/api/v1/repos/dev/rollback", nil, nil); code != http.StatusOK {
+			t.Fatalf("rollback: HTTP %d", code)
+		}
+		// The last publish added the later of the two opencore packages;
+		// the version before it did not have it, and state follows.
+		after := f.listed()
+		var gone []string
+		for name := range published {
+			if _, ok := after[name]; !ok {
+				gone = append(gone, name)
+			}
+		}
+		if len(gone) != 1 || !strings.HasSuffix(gone[0], " opencore") || len(after) != len(published)-1 {
+			t.Errorf("after rollback %v are gone (listed %v), want one opencore", gone, after)
+		}
+		published = after
+	})
+
+	t.Run("a master without the trees republishes from state", func(t *testing.T) {
+		// As a new leader whose disk never saw these packages: the
+		// signed rpms come back from the object store, not from a worker.
+		f.stop()
+		for _, d := range []string{"repos", "artifacts"} {
+			if err := os.RemoveAll(filepath.Join(f.dataDir, d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.start()
+		for name, p := range published {
+			if !strings.HasPrefix(name, "dev centos") {
+				continue
+			}
+			path := "/repos/dev/yum/centos/9/x86_64/"
+			waitFor(t, 10*time.Second, "republished repomd.xml", func() bool { code, _ := f.get(path + "repodata/repomd.xml"); return code == http.StatusOK })
+			code, body := f.get(path + rpmHref(t, f, p.FileName))
+			if sum := sha256.Sum256([]byte(body)); code != http.StatusOK || hex.EncodeToString(sum[:]) != p.SHA256 {
+				t.Errorf("%s after republishing: HTTP %d, sha256 %x, want the signed file %s", p.FileName, code, sum, p.SHA256)
+			}
+		}
+	})
+
+	t.Run("wrong arch fails and leaves the repo alone", func(t *testing.T) {
+		_, before := f.get("/repos/dev/apt/debian/dists/bookworm/InRelease")
+		bad := f.force("badarch").Builds
+		for _, b := range f.waitFinished(time.Minute, bad...) {
+			if b.Status != protocol.StatusFailure || !strings.Contains(b.Summary, `architecture is "arm64"`) && !strings.Contains(b.Summary, `architecture is "aarch64"`) {
+				t.Errorf("build %d %s: %s %q, want failure naming the architecture", b.ID, b.Builder, b.Status, b.Summary)
+			}
+		}
+		if _, after := f.get("/repos/dev/apt/debian/dists/bookworm/InRelease"); after != before {
+			t.Error("InRelease changed after a refused package")
+		}
+		var list api.RepoList
+		f.call("GET", "/api/v1/repos/dev/packages", nil, &list)
+		for _, r := range list.Repos {
+			for _, p := range r.Packages {
+				if p.Name == "badarch" {
+					t.Errorf("badarch listed in %s", r.Target)
+				}
+			}
+		}
+	})
+}
+
+// TestJobsNameTheirTargetsDevChannel: every job carries where its target's
+// dev channel is and the key that signs it, for chroots to install fresh
+// dependencies from.
+func TestJobsNameTheirTargetsDevChannel(t *testing.T) {
+	dir := t.TempDir()
+	pubKey := startSigner(t, filepath.Join(dir, "data"), "demo")
+	f := startFarm(t, dir, writeFarmConfig(t, dir, farmOpts{}))
+	w := startFakeWorker(t, f, "w1", []string{"debian", "centos"}, 4)
+	f.waitFinished(10*time.Second, f.force("liba").Builds...)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	want := map[string]string{
+		"debian/bookworm/amd64": "http://" + f.m.HTTPAddr() + "/repos/dev/apt/debian",
+		"centos/9/x86_64":       "http://" + f.m.HTTPAddr() + "/repos/dev/yum/centos/9/x86_64",
+	}
+	if len(w.jobs) == 0 {
+		t.Fatal("no jobs")
+	}
+	for _, j := range w.jobs {
+		if j.RepoURL != want[j.Target] || j.RepoKey != string(pubKey) {
+			t.Errorf("job %s for %s: repo %q key %.40q, want %q and the agent's key", j.Build, j.Target, j.RepoURL, j.RepoKey, want[j.Target])
+		}
+	}
+}
+
+// listed is what the API says each channel lists: "CHANNEL TARGET NAME" →
+// package.
+func (f *farm) listed() map[string]api.RepoPackage {
+	f.t.Helper()
+	var repos api.RepoList
+	if code := f.call("GET", "/api/v1/repos", nil, &repos); code != http.StatusOK {
+		f.t.Fatalf("GET /api/v1/repos: HTTP %d", code)
+	}
+	out := map[string]api.RepoPackage{}
+	for _, r := range repos.Repos {
+		for _, p := range r.Packages {
+			out[r.Channel+" "+r.Target+" "+p.Name] = p
+		}
+	}
+	return out
+}
+
+// text GETs an API path that answers text.
+func (f *farm) text(path string) string {
+	f.t.Helper()
+	code, body := f.get(path)
+	if code != http.StatusOK {
+		f.t.Fatalf("GET %s: HTTP %d %s", path, code, body)
+	}
+	return body
+}
+
+func (f *farm) download(path, to string) {
+	f.t.Helper()
+	if err := os.WriteFile(to, []byte(f.text(path)), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// rpmHref finds where primary.xml says an rpm is, relative to the repo.
+func rpmHref(t *testing.T, f *farm, fileName string) string {
+	t.Helper()
+	z, err := gzip.NewReader(strings.NewReader(f.text("/repos/dev/yum/centos/9/x86_64/" + primaryHref(t, f))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary, err := io.ReadAll(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range strings.Split(string(primary), `<location href="`)[1:] {
+		href, _, _ := strings.Cut(field, `"`)
+		if filepath.Base(href) == fileName {
+			return href
+		}
+	}
+	t.Fatalf("%s not in primary.xml", fileName)
+	return ""
+}
+
+func primaryHref(t *testing.T, f *farm) string {
+	t.Helper()
+	repomd := f.text("/repos/dev/yum/centos/9/x86_64/repodata/repomd.xml")
+	_, rest, _ := strings.Cut(repomd, `<data type="primary">`)
+	_, rest, _ = strings.Cut(rest, `<location href="`)
+	href, _, ok := strings.Cut(rest, `"`)
+	if !ok {
+		t.Fatalf("no primary in repomd.xml:\n%s", repomd)
+	}
+	return href
+}

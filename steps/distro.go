@@ -1,0 +1,308 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kiln-build/kiln/protocol"
+)
+
+// Failures the distribution steps name, so callers (and tests) can tell a
+// broken package from a broken worker. The step summary carries the detail.
+var (
+	ErrNoPackaging   = errors.New("no packaging")
+	ErrBadChangelog  = errors.New("unparseable debian/changelog")
+	ErrBadSpec       = errors.New("unparseable spec")
+	ErrBuildDeps     = errors.New("unsatisfiable build dependency")
+	ErrCompile       = errors.New("compile error")
+	ErrLint          = errors.New("lint errors")
+	ErrBuildFailed   = errors.New("package build failed")
+	ErrMissingSource = errors.New("no source package")
+)
+
+// toolOutput is what runTool keeps of a command's output: the first lines
+// (enough for the one-line queries such as dpkg-parsechangelog) and the
+// diagnosis of why a build failed. Build logs can be megabytes, so nothing
+// else is kept; the worker streams every line to the build log anyway.
+type toolOutput struct {
+	mu    sync.Mutex
+	next  Log
+	lines []string
+	diag  diagnosis
+}
+
+// keepLines bounds toolOutput.lines: enough for a linter's findings on a
+// large package, at most a few MB however long a build talks.
+const keepLines = 20000
+
+func (o *toolOutput) Line(s string) {
+	o.next.Line(s)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.lines) < keepLines {
+		o.lines = append(o.lines, s)
+	}
+	o.diag.observe(s)
+}
+
+// runTool runs argv with dir (workspace-relative) as working directory
+// through the shell step, so a distribution tool gets the same process-group
+// handling, cancellation and timeout as any shell command.
+func runTool(ctx context.Context, env *Env, dir string, timeout time.Duration, extraEnv map[string]string, argv ...string) (*toolOutput, error) {
+	out := &toolOutput{next: env.Log}
+	sub := *env
+	sub.Log = out
+	env.Logf("$ %s", strings.Join(argv, " "))
+	_, err := Shell{}.Run(ctx, &sub, protocol.Step{Type: "shell", Command: argv, Workdir: dir, Timeout: timeout, Env: extraEnv})
+	return out, err
+}
+
+// kept returns a copy of the kept lines.
+func (o *toolOutput) kept() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.lines)
+}
+
+// field returns the value of the first "Name: value" line of out.
+func (o *toolOutput) field(name string) string {
+	for _, l := range o.kept() {
+		if v, ok := strings.CutPrefix(l, name+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// firstLine returns the first kept line containing any of subs, trimmed,
+// or "" when none does.
+func (o *toolOutput) firstLine(subs ...string) string {
+	for _, l := range o.kept() {
+		for _, s := range subs {
+			if strings.Contains(l, s) {
+				return strings.TrimSpace(l)
+			}
+		}
+	}
+	return ""
+}
+
+// failure turns a failed tool run into the step's error: the reason found
+// in the output when there is one (a build dependency, a compile error),
+// else what the tool's exit says, wrapped in fallback.
+func (o *toolOutput) failure(tool string, runErr, fallback error) error {
+	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, ErrTimeout) {
+		return runErr
+	}
+	if err := o.diag.err(); err != nil {
+		return fmt.Errorf("%s: %w", tool, err)
+	}
+	return fmt.Errorf("%s: %w: %w", tool, fallback, runErr)
+}
+
+// diagnosis recognises, line by line, the reasons a package build fails
+// that a person should see without opening the log. Only the first
+// compile error counts (the rest usually follow from it); every unmet
+// build dependency is listed.
+type diagnosis struct {
+	deps       []string
+	compile    string
+	inRPMDeps  bool
+	inAptUnmet bool
+}
+
+var (
+	// dpkg-checkbuilddeps (also through dpkg-buildpackage):
+	// "dpkg-checkbuilddeps: error: Unmet build dependencies: libgreet-dev"
+	reDpkgUnmet = regexp.MustCompile(`Unmet build dependencies: (.+)$`)
+	// apt through pbuilder-satisfydepends: " pbuilder-satisfydepends-dummy : Depends: libgreet-dev but it is not installable"
+	reAptDepends = regexp.MustCompile(`^\s*(?:\S+ :)?\s+Depends: (.+?)\s*$`)
+	// rpmbuild: "error: Failed build dependencies:" then "\tlibgreet-devel is needed by greeter-1.0-1.x86_64"
+	reRPMNeeded = regexp.MustCompile(`^\s+(.+?) is needed by \S+$`)
+	// dnf in a mock chroot: "No matching package to install: 'libgreet-devel'"
+	// and "- nothing provides libgreet-devel needed by greeter-1.0-1.src".
+	reDNFMissing = regexp.MustCompile(`No matching package to install: '([^']+)'|nothing provides (.+?) needed by `)
+	// gcc and clang: "greet.c:7:2: error: ..." (also "fatal error:")
+	reCompile = regexp.MustCompile(`^\S+:\d+(?::\d+)?: (?:fatal )?error: `)
+)
+
+func (d *diagnosis) observe(line string) {
+	switch {
+	case strings.Contains(line, "Failed build dependencies:"):
+		d.inRPMDeps = true
+		return
+	case strings.Contains(line, "The following packages have unmet dependencies:"):
+		d.inAptUnmet = true
+		return
+	}
+	if d.inRPMDeps {
+		if m := reRPMNeeded.FindStringSubmatch(line); m != nil {
+			d.addDep(m[1])
+			return
+		}
+		d.inRPMDeps = false
+	}
+	if d.inAptUnmet {
+		if m := reAptDepends.FindStringSubmatch(line); m != nil {
+			d.addDep(m[1])
+			return
+		}
+		d.inAptUnmet = false
+	}
+	if m := reDpkgUnmet.FindStringSubmatch(line); m != nil {
+		for dep := range strings.SplitSeq(m[1], ", ") {
+			d.addDep(dep)
+		}
+		return
+	}
+	if m := reDNFMissing.FindStringSubmatch(line); m != nil {
+		d.addDep(m[1] + m[2])
+		return
+	}
+	if d.compile == "" && reCompile.MatchString(line) {
+		d.compile = strings.TrimSpace(line)
+	}
+}
+
+func (d *diagnosis) addDep(dep string) {
+	dep = strings.TrimSpace(dep)
+	for _, have := range d.deps {
+		if have == dep {
+			return
+		}
+	}
+	d.deps = append(d.deps, dep)
+}
+
+// err is the diagnosed reason, nil when none was recognised. A dependency
+// problem wins: a compile error after missing headers is its consequence.
+func (d *diagnosis) err() error {
+	switch {
+	case len(d.deps) > 0:
+		return fmt.Errorf("%w: %s", ErrBuildDeps, strings.Join(d.deps, "; "))
+	case d.compile != "":
+		return fmt.Errorf("%w: %s", ErrCompile, d.compile)
+	}
+	return nil
+}
+
+// reRepoURL accepts the URLs a sources line or a .repo file can hold
+// without quoting.
+var reRepoURL = regexp.MustCompile(`^(https?|file)://[^\s'"\\\[\]]+$`)
+
+// checkDevChannel refuses a job's dev channel that cannot be written into
+// an apt sources line, a hook script or a dnf .repo file as it is.
+func checkDevChannel(job protocol.Job) error {
+	if !reRepoURL.MatchString(job.RepoURL) {
+		return fmt.Errorf("dev channel URL %q cannot go into a sources line or .repo file", job.RepoURL)
+	}
+	key := strings.TrimSpace(job.RepoKey)
+	if !strings.HasPrefix(key, "-----BEGIN PGP PUBLIC KEY BLOCK-----") || !strings.HasSuffix(key, "-----END PGP PUBLIC KEY BLOCK-----") {
+		return errors.New("dev channel key is not an armored OpenPGP public key")
+	}
+	return nil
+}
+
+// fail is the Outcome of a failed distribution step: the error's text is
+// the summary, so the reason is on the build page, not only in the log.
+func fail(err error) (Outcome, error) { return Outcome{Summary: err.Error()}, err }
+
+// stepDir resolves a with: directory option (default def) in the workspace
+// and creates it.
+func stepDir(env *Env, with map[string]string, key, def string) (rel, abs string, err error) {
+	rel = withDefault(with[key], def)
+	abs, err = env.Path(rel)
+	if err != nil {
+		return "", "", fmt.Errorf("%s %q: %w", key, rel, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", "", fmt.Errorf("%s: %w", key, err)
+	}
+	return rel, abs, nil
+}
+
+// globFiles returns the files matching pattern in dir, failing when none does.
+func globFiles(dir, pattern string) ([]string, error) {
+	m, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil {
+		return nil, fmt.Errorf("glob %s: %w", pattern, err)
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("%s in %s: %w", pattern, dir, ErrNoArtifacts)
+	}
+	return m, nil
+}
+
+// rel returns p relative to the workspace, for properties and summaries.
+func (e *Env) rel(p string) string {
+	if r, err := filepath.Rel(e.Workspace, p); err == nil {
+		return r
+	}
+	return p
+}
+
+// asRoot prefixes argv with "sudo -n" when the worker does not run as root:
+// pbuilder and mock need root, and a worker should not. -n makes a missing
+// sudoers rule fail at once instead of waiting for a password.
+func asRoot(argv ...string) []string {
+	if os.Geteuid() == 0 {
+		return argv
+	}
+	return append([]string{"sudo", "-n", "-E"}, argv...)
+}
+
+// moveFile renames src to dst; both are in the workspace, one filesystem.
+func moveFile(src, dst string) error {
+	if err := os.Rename(src, dst); err != nil {
+		return fmt.Errorf("move %s: %w", filepath.Base(src), err)
+	}
+	return nil
+}
+
+// packageList is the summary's list of built files.
+func packageList(names []string) string {
+	return strings.Join(names, ", ")
+}
+
+// lintFindings are a linter's errors and warnings, each "package: tag".
+type lintFindings struct {
+	errors, warnings []string
+}
+
+// lintOutcome records findings as properties (NAME_errors, NAME_warnings:
+// counts; NAME_error_tags: the error tags) and in the summary, and fails
+// the step when with: fail_on asks: "error" fails on errors, "warning" on
+// either, "none" (the default) only records.
+func lintOutcome(env *Env, name string, with map[string]string, f lintFindings) (Outcome, error) {
+	env.Props.Set(name+"_errors", fmt.Sprint(len(f.errors)))
+	env.Props.Set(name+"_warnings", fmt.Sprint(len(f.warnings)))
+	env.Props.Set(name+"_error_tags", strings.Join(f.errors, " "))
+	summary := fmt.Sprintf("%d error(s), %d warning(s)", len(f.errors), len(f.warnings))
+	if len(f.errors) > 0 {
+		summary += ": " + strings.Join(f.errors, ", ")
+	}
+	failOn := withDefault(with["fail_on"], "none")
+	var failed bool
+	switch failOn {
+	case "none":
+	case "error":
+		failed = len(f.errors) > 0
+	case "warning":
+		failed = len(f.errors)+len(f.warnings) > 0
+	default:
+		return fail(fmt.Errorf("%s: fail_on %q: want none, error or warning", name, failOn))
+	}
+	if failed {
+		err := fmt.Errorf("%s: %w: %s", name, ErrLint, summary)
+		return Outcome{Summary: err.Error()}, err
+	}
+	return Outcome{Summary: summary}, nil
+}

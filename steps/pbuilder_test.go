@@ -1,0 +1,183 @@
+package steps
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// standInPbuilder is NOT pbuilder: it records each invocation (the
+// subcommand and the whole argument vector) and fakes the effect: create
+// and update write the --basetgz file (slowly, so concurrent builds
+// overlap), build writes a .deb into --buildresult and keeps a copy of the
+// hook directory it was given. The real pbuilder runs in the e2e tests
+// (go test -tags e2e ./e2e), which need a Debian mirror and minutes.
+const standInPbuilder = `#!/bin/sh
+set -e
+echo "$*" >> "$STANDIN_LOG"
+cmd=$1; shift
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --basetgz) base=$2; shift ;;
+    --buildresult) result=$2; shift ;;
+    --hookdir) hooks=$2; shift ;;
+  esac
+  shift
+done
+case "$cmd" in
+  create) sleep 0.3; echo base > "$base" ;;
+  update) sleep 0.3; echo updated >> "$base" ;;
+  build) echo deb > "$result/pkg_1.0_amd64.deb"; [ -z "$hooks" ] || cp -r "$hooks" "$STANDIN_LOG.hooks" ;;
+esac
+`
+
+func standIn(t *testing.T, name, script string) (log string) {
+	t.Helper()
+	bin := t.TempDir()
+	writeFile(t, filepath.Join(bin, name), script)
+	if err := os.Chmod(filepath.Join(bin, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	log = filepath.Join(t.TempDir(), name+".log")
+	t.Setenv("STANDIN_LOG", log)
+	return log
+}
+
+func standInCalls(t *testing.T, log string) []string {
+	t.Helper()
+	b, err := os.ReadFile(log)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []string
+	for l := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		calls = append(calls, strings.Fields(l)[0])
+	}
+	return calls
+}
+
+func pbuilderEnv(t *testing.T, cache string) *Env {
+	t.Helper()
+	env, _ := newTestEnv(t, jobFor("debian/bookworm/amd64", "apt"))
+	env.CacheDir = cache
+	writeFile(t, filepath.Join(env.Workspace, "dist/source/pkg_1.0.dsc"), "Source: pkg\n")
+	env.Props.Set("dsc", "dist/source/pkg_1.0.dsc")
+	return env
+}
+
+// One base per (distro, codename, arch): created once although several
+// builds want it at the same moment, then reused while fresh, updated
+// when older than max_age.
+func TestPbuilderBaseCache(t *testing.T) {
+	log := standIn(t, "pbuilder", standInPbuilder)
+	cache := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		env := pbuilderEnv(t, cache)
+		wg.Go(func() { _, errs[i] = runStep(t, Pbuilder{}, env, nil) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(standInCalls(t, log), " "); got != "create build build build build" {
+		t.Fatalf("calls %q, want one create then four builds", got)
+	}
+	base := filepath.Join(cache, "pbuilder/debian-bookworm-amd64/base.tgz")
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(base, old, old); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		maxAge, want string
+	}{
+		{"3h", "build"},        // two hours old, still fresh
+		{"1h", "update build"}, // stale: updated in place
+		{"1h", "build"},        // the update made it fresh again
+	} {
+		before := len(standInCalls(t, log))
+		if o, err := runStep(t, Pbuilder{}, pbuilderEnv(t, cache), map[string]string{"max_age": tt.maxAge}); err != nil {
+			t.Fatalf("max_age %s: %v (%s)", tt.maxAge, err, o.Summary)
+		}
+		if got := strings.Join(standInCalls(t, log)[before:], " "); got != tt.want {
+			t.Errorf("max_age %s: calls %q, want %q", tt.maxAge, got, tt.want)
+		}
+	}
+	if b, _ := os.ReadFile(base); string(b) != "base\nupdated\n" {
+		t.Errorf("base after update = %q", b)
+	}
+	if m, _ := filepath.Glob(base + ".new"); len(m) > 0 {
+		t.Errorf("left behind %v", m)
+	}
+}
+
+func TestPbuilderDevChannel(t *testing.T) {
+	log := standIn(t, "pbuilder", standInPbuilder)
+	const key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxsBNBGc=\n-----END PGP PUBLIC KEY BLOCK-----\n"
+	env := pbuilderEnv(t, t.TempDir())
+	env.Job.RepoURL = "http://farm:8010/repos/dev/apt/debian"
+	env.Job.RepoKey = key
+	if o, err := runStep(t, Pbuilder{}, env, nil); err != nil {
+		t.Fatalf("%v (%s)", err, o.Summary)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	build := lines[len(lines)-1]
+	for _, want := range []string{"--buildresult " + filepath.Join(env.Workspace, "dist"), "--hookdir " + filepath.Join(env.Workspace, ".kiln/pbuilder-hooks"), filepath.Join(env.Workspace, "dist/source/pkg_1.0.dsc")} {
+		if !strings.Contains(build, want) {
+			t.Errorf("pbuilder %s\nlacks %q", build, want)
+		}
+	}
+	hook, err := os.ReadFile(log + ".hooks/D10kiln-dev-channel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"deb [signed-by=/etc/apt/keyrings/kiln-dev.asc] http://farm:8010/repos/dev/apt/debian bookworm main",
+		strings.TrimSpace(key),
+		"apt-get update",
+	} {
+		if !strings.Contains(string(hook), want) {
+			t.Errorf("hook lacks %q:\n%s", want, hook)
+		}
+	}
+}
+
+func TestPbuilderBadInput(t *testing.T) {
+	standIn(t, "pbuilder", standInPbuilder)
+	const key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxsBNBGc=\n-----END PGP PUBLIC KEY BLOCK-----\n"
+	tests := []struct {
+		name    string
+		setup   func(env *Env)
+		with    map[string]string
+		summary string
+	}{
+		{"no dsc", func(env *Env) { env.Props = NewProperties(env.Job, "w1") }, nil, "run the source step first"},
+		{"repo URL with a quote", func(env *Env) { env.Job.RepoURL, env.Job.RepoKey = "http://x/' >/etc/passwd", key }, nil, "cannot go into a sources line"},
+		{"key not a key", func(env *Env) { env.Job.RepoURL, env.Job.RepoKey = "http://x/repo", "hello" }, nil, "not an armored OpenPGP public key"},
+		{"bad max_age", func(*Env) {}, map[string]string{"max_age": "old"}, "want a positive duration"},
+		{"unknown distro", func(env *Env) { env.Props.Set("distro", "plan9") }, nil, "no default mirror for plan9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := pbuilderEnv(t, t.TempDir())
+			tt.setup(env)
+			o, err := runStep(t, Pbuilder{}, env, tt.with)
+			if err == nil || !strings.Contains(o.Summary, tt.summary) {
+				t.Fatalf("err = %v, summary %q, want it to say %q", err, o.Summary, tt.summary)
+			}
+		})
+	}
+}
