@@ -39,10 +39,15 @@ components:
   - {name: greeter, git: %[3]s, depends: [libgreet], steps: [{use: deb}]}
 workers:
   - {name: e2e, credentials: env:KILN_WORKER_SECRET}
+users:
+  - {name: ops, token: env:KILN_E2E_OPS_TOKEN}
 repos:
   channels:
     - {name: dev, key: e2e}
 `
+
+// opsToken is the API token of the farm's one user, who may force builds.
+const opsToken = "e2e-ops-token"
 
 // TestFarmPbuilderChain runs the chain through the real processes: the
 // signing agent, the master (scheduler, artifact store, publisher) and a
@@ -56,6 +61,9 @@ func TestFarmPbuilderChain(t *testing.T) {
 		t.Fatalf("go build ./cmd/kiln: %v\n%s", err, out)
 	}
 	keys := filepath.Join(dir, "keys")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := exec.Command(kiln, "signer", "genkey", "--name", "e2e", "--type", "rsa4096", "--out", keys, "--no-passphrase").CombinedOutput(); err != nil {
 		t.Fatalf("genkey: %v\n%s", err, out)
 	}
@@ -77,7 +85,7 @@ func TestFarmPbuilderChain(t *testing.T) {
 	procs := &processes{t: t, dir: dir}
 	procs.start("signer", nil, kiln, "signer", "--key", "e2e="+filepath.Join(keys, "e2e.sec.asc"), "--socket", socket)
 	waitUntil(t, procs, 30*time.Second, "the signer's socket", func() bool { _, err := os.Stat(socket); return err == nil })
-	procs.start("master", []string{"KILN_WORKER_SECRET=e2e-worker-secret"}, kiln, "master", "--config", cfg, "--data", data,
+	procs.start("master", []string{"KILN_WORKER_SECRET=e2e-worker-secret", "KILN_E2E_OPS_TOKEN=" + opsToken}, kiln, "master", "--config", cfg, "--data", data,
 		"--http", httpAddr, "--nats", natsAddr, "--signer", socket)
 	procs.start("worker", nil, kiln, "worker", "--master", "nats://"+natsAddr, "--name", "e2e", "--credentials", token,
 		"--workdir", filepath.Join(dir, "work"), "--cache", cacheDir())
@@ -91,7 +99,13 @@ func TestFarmPbuilderChain(t *testing.T) {
 	})
 
 	start := time.Now()
-	resp, err := http.Post(base+"/api/v1/force", "application/json", strings.NewReader(`{"component": "libgreet"}`))
+	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/force", strings.NewReader(`{"component": "libgreet"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+opsToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -375,6 +375,83 @@ func TestJobsNameTheirTargetsDevChannel(t *testing.T) {
 	}
 }
 
+// TestReloadServesANewTargetAtOnce: a target added by a config reload is
+// published, empty and signed, without waiting for a build or a timer.
+func TestReloadServesANewTargetAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	startSigner(t, filepath.Join(dir, "data"), "demo")
+	config := writeFarmConfig(t, dir, farmOpts{})
+	f := startFarm(t, dir, config)
+	waitFor(t, 10*time.Second, "bookworm published", func() bool {
+		code, _ := f.get("/repos/dev/apt/debian/dists/bookworm/InRelease")
+		return code == http.StatusOK
+	})
+	cfg, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grown := strings.Replace(string(cfg), "versions: [bookworm]", "versions: [bookworm, trixie]", 1)
+	if err := os.WriteFile(config, []byte(grown), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "trixie published after the reload", func() bool {
+		code, _ := f.get("/repos/dev/apt/debian/dists/trixie/InRelease")
+		return code == http.StatusOK
+	})
+}
+
+// TestUnpublishableResults: what cannot be published ends the build with
+// the reason, and the served tree stays as it was.
+func TestUnpublishableResults(t *testing.T) {
+	tests := []struct {
+		name       string
+		signer     bool
+		artifact   string
+		data       string
+		wantStatus string
+		wantIn     string
+	}{
+		{"corrupt deb", true, "liba_1.0_amd64.deb", "not a deb", protocol.StatusFailure, "corrupt"},
+		{"path trick", true, "out/../../liba_1.0_amd64.deb", "not a deb", protocol.StatusFailure, "unsafe name"},
+		{"no signing agent", false, "liba_1.0_amd64.deb", "not a deb", protocol.StatusException, "repository publishing is off"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.signer {
+				startSigner(t, filepath.Join(dir, "data"), "demo")
+			}
+			f := startFarm(t, dir, writeFarmConfig(t, dir, farmOpts{}))
+			inRelease := "/repos/dev/apt/debian/dists/bookworm/InRelease"
+			var before string
+			if tt.signer {
+				waitFor(t, 10*time.Second, "dev published", func() bool { code, _ := f.get(inRelease); return code == http.StatusOK })
+				_, before = f.get(inRelease)
+			}
+			w := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+			w.hold = make(chan struct{})
+			id := f.force("liba@debian/bookworm/amd64").Builds[0]
+			waitFor(t, 5*time.Second, "build to run", func() bool { return f.build(id).Status == protocol.StatusRunning })
+			art := uploadArtifact(t, w, "x", []byte(tt.data))
+			art.Name = tt.artifact
+			if ack := w.report(protocol.Result{V: protocol.Version, Worker: "w1", Build: itoa(id), Attempt: f.build(id).Attempt,
+				Status: protocol.StatusSuccess, Artifacts: []protocol.Artifact{art}, Started: time.Now(), Ended: time.Now()}); !ack.OK {
+				t.Fatalf("result ack: %+v", ack)
+			}
+			close(w.hold)
+			if b := f.build(id); b.Status != tt.wantStatus || !strings.Contains(b.Summary, tt.wantIn) {
+				t.Errorf("build %s %q, want %s naming %q", b.Status, b.Summary, tt.wantStatus, tt.wantIn)
+			}
+			if _, after := f.get(inRelease); tt.signer && after != before {
+				t.Error("the served InRelease changed")
+			}
+		})
+	}
+}
+
 // listed is what the API says each channel lists: "CHANNEL TARGET NAME" →
 // package.
 func (f *farm) listed() map[string]api.RepoPackage {
