@@ -353,6 +353,41 @@ greeter e2e
 	t.Logf("apt in a clean bookworm chroot installed greeter from the dev channel and it said %q", "Hello, e2e!")
 }
 
+// A base older than max_age is updated (pbuilder update on a copy, renamed
+// over it) before the build uses it.
+func TestPbuilderBaseUpdate(t *testing.T) {
+	needTools(t, "pbuilder", "debootstrap", "dpkg-source")
+	target := repo.Target{Distro: "debian", Version: "bookworm", Arch: "amd64", Format: pkgmeta.Deb, Key: "e2e"}
+	mirror := debianMirror(t, target.Version)
+	f := newFarm(t, target)
+	libgreet := chainBuilders(t, target, "pbuilder")[0]
+	for i := range libgreet.Steps {
+		if libgreet.Steps[i].Type == "pbuilder" {
+			libgreet.Steps[i].With = map[string]string{"mirror": mirror, "max_age": "1s"}
+		}
+	}
+	base := filepath.Join(cacheDir(), "pbuilder", "debian-bookworm-amd64", "base.tgz")
+	before, err := os.Stat(base)
+	if err != nil {
+		build(t, libgreet, f) // creates it
+		if before, err = os.Stat(base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	build(t, libgreet, f)
+	after, err := os.Stat(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.ModTime().After(before.ModTime()) || os.SameFile(before, after) {
+		t.Errorf("base not replaced by an updated one: %s then %s", before.ModTime(), after.ModTime())
+	}
+	if _, err := os.Stat(base + ".new"); !os.IsNotExist(err) {
+		t.Errorf("%s.new left behind: %v", base, err)
+	}
+}
+
 // Without its dependency in the dev channel the program cannot build: the
 // step fails with the unmet dependency in its summary, and nothing is
 // uploaded.

@@ -146,6 +146,26 @@ func TestFarmPbuilderChain(t *testing.T) {
 			t.Fatalf("%s: build %d %s: %s\n%s", c, b.ID, b.Status, b.Summary, procs.tails())
 		}
 	}
+	for c, deb := range map[string]string{"libgreet": "libgreet-dev_1.0-1_amd64.deb", "greeter": "greeter_1.0_amd64.deb"} {
+		var stepList []struct {
+			Name    string `json:"name"`
+			Status  string `json:"status"`
+			Summary string `json:"summary"`
+		}
+		if err := getJSON(fmt.Sprintf("%s/api/v1/builds/%d/steps", base, done[c].ID), &stepList); err != nil {
+			t.Fatal(err)
+		}
+		var pbuilder string
+		for _, s := range stepList {
+			t.Logf("%s step %s: %s: %s", c, s.Name, s.Status, s.Summary)
+			if s.Name == "pbuilder" {
+				pbuilder = s.Summary
+			}
+		}
+		if !strings.Contains(pbuilder, deb) {
+			t.Errorf("%s's pbuilder step says %q", c, pbuilder)
+		}
+	}
 	if !done["greeter"].Started.After(done["libgreet"].Ended) {
 		t.Errorf("greeter started %s, before libgreet ended %s", done["greeter"].Started, done["libgreet"].Ended)
 	}

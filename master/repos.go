@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,8 +30,8 @@ import (
 	"github.com/kiln-build/kiln/signing"
 )
 
-// DevChannel gets every good build; dependents build against it.
-const DevChannel = "dev"
+// devChannel gets every good build; dependents build against it.
+const devChannel = "dev"
 
 var (
 	// ErrNoRepos means this master publishes no repositories: it runs
@@ -58,14 +59,23 @@ type repos struct {
 	// cached lists the channels whose listed packages this master has
 	// in its artifact cache, guarded by mu.
 	cached   map[string]bool
-	inflight map[string]bool // build/attempt results being published, guarded by mu2
-	mu2      sync.Mutex
+	inflight map[string]bool // build/attempt results being published, guarded by flightMu
+	flightMu sync.Mutex
 	// wake asks the leader's maintenance loop to look at the channels now
 	// (the configuration changed: a new channel or target to serve).
 	wake chan struct{}
 
 	keyMu sync.Mutex
 	keys  map[string][]byte // armored public keys by key name
+
+	// targets are the current matrix's targets as repositories see them;
+	// every job asks, so they are worked out once per configuration.
+	targets atomic.Pointer[matrixTargets]
+}
+
+type matrixTargets struct {
+	mx   *builders.Matrix
+	list []repo.Target // sorted by name, without a key
 }
 
 // openRepos connects the signing agent and opens DATA/repos. Without an
@@ -168,18 +178,24 @@ func (m *Master) channel(name string) (builders.Channel, error) {
 // repoTargets are the repository targets of a channel: one per configured
 // target, in the format its builders make, signed with the channel's key.
 func (m *Master) repoTargets(ch builders.Channel) []repo.Target {
-	var out []repo.Target
-	seen := map[string]bool{}
-	for _, b := range m.matrix.Load().Builders {
-		t := b.Target.String()
-		if seen[t] {
-			continue
+	mx := m.matrix.Load()
+	c := m.repos.targets.Load()
+	if c == nil || c.mx != mx {
+		c = &matrixTargets{mx: mx}
+		seen := map[string]bool{}
+		for _, b := range mx.Builders {
+			if t := b.Target.String(); !seen[t] {
+				seen[t] = true
+				c.list = append(c.list, repo.Target{Distro: b.Target.Distro, Version: b.Target.Version, Arch: b.Target.Arch, Format: packageFormat(b.Format)})
+			}
 		}
-		seen[t] = true
-		out = append(out, repo.Target{Distro: b.Target.Distro, Version: b.Target.Version, Arch: b.Target.Arch,
-			Format: packageFormat(b.Format), Key: ch.Key})
+		slices.SortFunc(c.list, func(a, b repo.Target) int { return strings.Compare(a.String(), b.String()) })
+		m.repos.targets.Store(c)
 	}
-	slices.SortFunc(out, func(a, b repo.Target) int { return strings.Compare(a.String(), b.String()) })
+	out := slices.Clone(c.list)
+	for i := range out {
+		out[i].Key = ch.Key
+	}
 	return out
 }
 
@@ -231,7 +247,7 @@ func (m *Master) finishResult(ctx context.Context, r protocol.Result, log *slog.
 			errors.Is(err, pkgmeta.ErrFormat) || errors.Is(err, repo.ErrInvalid) {
 			r.Status = protocol.StatusFailure // the build's own output is at fault
 		}
-		r.Summary = "not published to " + DevChannel + ": " + err.Error()
+		r.Summary = "not published to " + devChannel + ": " + err.Error()
 		log.Warn("build not published", "status", r.Status, "err", err)
 		return m.node.Apply1(ctx, state.Command{Finish: &state.FinishCmd{Result: r, Time: time.Now()}})
 	}
@@ -244,8 +260,8 @@ func (m *Master) finishResult(ctx context.Context, r protocol.Result, log *slog.
 
 // claim marks a result as being published; false when it already is.
 func (r *repos) claim(key string) bool {
-	r.mu2.Lock()
-	defer r.mu2.Unlock()
+	r.flightMu.Lock()
+	defer r.flightMu.Unlock()
 	if r.inflight[key] {
 		return false
 	}
@@ -254,8 +270,8 @@ func (r *repos) claim(key string) bool {
 }
 
 func (r *repos) release(key string) {
-	r.mu2.Lock()
-	defer r.mu2.Unlock()
+	r.flightMu.Lock()
+	defer r.flightMu.Unlock()
 	delete(r.inflight, key)
 }
 
@@ -263,7 +279,7 @@ func (r *repos) release(key string) {
 // with them. On error nothing was published and nothing is to be recorded.
 // The caller holds repos.mu.
 func (m *Master) publishBuild(ctx context.Context, b *state.Build, arts []protocol.Artifact, log *slog.Logger) (*state.PublishCmd, error) {
-	ch, err := m.channel(DevChannel)
+	ch, err := m.channel(devChannel)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +438,6 @@ func (m *Master) publishChannel(ctx context.Context, ch builders.Channel, target
 		m.repos.cached[ch.Name] = true
 	}
 	contents := repo.ChannelContents{}
-	byDrop := map[string]string{} // how Version.Dropped names a package → its sha256
 	pc := &state.PublishCmd{Channel: ch.Name, Target: target, Add: add}
 	for _, t := range targets {
 		list := cur[t.String()].Packages
@@ -437,7 +452,6 @@ func (m *Master) publishChannel(ctx context.Context, ch builders.Channel, target
 			c := *p.Package
 			c.Path = m.repos.artifactPath(c.SHA256)
 			tc.Packages = append(tc.Packages, &c)
-			byDrop[t.String()+": "+c.String()] = c.SHA256
 		}
 		contents.Targets = append(contents.Targets, tc)
 		pc.Targets = append(pc.Targets, t.String())
@@ -450,16 +464,30 @@ func (m *Master) publishChannel(ctx context.Context, ch builders.Channel, target
 	// Served from now on: the switch to v is done.
 	pc.Version, pc.Time = v.ID, time.Now()
 	m.ui.metrics.ObservePublish(pc.Time.Sub(start))
-	for _, d := range v.Dropped {
-		t, _, _ := strings.Cut(d, ": ")
-		if sha, ok := byDrop[d]; ok {
-			if pc.Remove == nil {
-				pc.Remove = map[string][]string{}
+	pc.Remove = dropped(contents, v.Dropped)
+	return pc, nil
+}
+
+// dropped maps retention's drops, which Version.Dropped names as
+// "TARGET: PACKAGE", to the sha256 of each package per target.
+func dropped(contents repo.ChannelContents, names []string) map[string][]string {
+	if len(names) == 0 {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, d := range names {
+		want[d] = true
+	}
+	out := map[string][]string{}
+	for _, tc := range contents.Targets {
+		t := tc.Target.String()
+		for _, p := range tc.Packages {
+			if want[t+": "+p.String()] {
+				out[t] = append(out[t], p.SHA256)
 			}
-			pc.Remove[t] = append(pc.Remove[t], sha)
 		}
 	}
-	return pc, nil
+	return out
 }
 
 // maintainRepos runs while this master leads: it publishes every channel
@@ -598,15 +626,16 @@ func (m *Master) repoForJob(target string) (url, key string) {
 	if m.repos == nil {
 		return "", ""
 	}
-	ch, err := m.channel(DevChannel)
+	ch, err := m.channel(devChannel)
 	if err != nil {
 		return "", ""
 	}
-	i := slices.IndexFunc(m.repoTargets(ch), func(t repo.Target) bool { return t.String() == target })
+	targets := m.repoTargets(ch)
+	i := slices.IndexFunc(targets, func(t repo.Target) bool { return t.String() == target })
 	if i < 0 {
 		return "", ""
 	}
-	t := m.repoTargets(ch)[i]
+	t := targets[i]
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	pub, err := m.repos.publicKey(ctx, ch.Key)
@@ -614,7 +643,7 @@ func (m *Master) repoForJob(target string) (url, key string) {
 		m.repos.log.Warn("job goes without the dev channel's key", "target", target, "err", err)
 		return "", ""
 	}
-	return m.reposBaseURL() + "/" + DevChannel + "/" + t.Dir(), string(pub)
+	return m.reposBaseURL() + "/" + devChannel + "/" + t.Dir(), string(pub)
 }
 
 // reposBaseURL is where clients reach /repos: master.public_url, else the

@@ -128,14 +128,7 @@ func startSigner(t *testing.T, dataDir, name string) []byte {
 // nfpm, the master publishes them signed into dev before the dependent
 // starts, and real apt-get, dnf and rpm accept what it serves.
 func TestReposPublishBeforeDependentsAndRealClients(t *testing.T) {
-	for _, tool := range []string{"apt-get", "dnf", "rpm", "gpgv"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required under CI: %v", tool, err)
-			}
-			t.Skipf("%s not installed: %v", tool, err)
-		}
-	}
+	repotool(t, "apt-get", "dnf", "rpm", "gpgv")
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(reposYAML, nfpmRepo(t, dir, "libgrace", "${arch}", ""), nfpmRepo(t, dir, "opencore", "${arch}", "libgrace"),
 		nfpmRepo(t, dir, "badarch", "arm64", ""))
@@ -172,6 +165,13 @@ func TestReposPublishBeforeDependentsAndRealClients(t *testing.T) {
 	published := f.listed()
 	if len(published) != 4 {
 		t.Fatalf("listed: %v, want libgrace and opencore in dev for 2 targets", published)
+	}
+	if _, metrics := f.get("/metrics"); !strings.Contains(metrics, "kiln_publish_duration_seconds_count") || strings.Contains(metrics, "kiln_publish_duration_seconds_count 0\n") {
+		t.Errorf("/metrics records no publish:\n%.1500s", metrics)
+	}
+	// The web page shows what the API lists.
+	if code, page := f.get("/repos"); code != http.StatusOK || !strings.Contains(page, "opencore") || !strings.Contains(page, published["dev centos/9/x86_64 libgrace"].Version) {
+		t.Errorf("repositories page: HTTP %d, without the published packages:\n%.2000s", code, page)
 	}
 
 	// Invariant 2, per target: the dependency's package was served before
@@ -449,6 +449,68 @@ func TestUnpublishableResults(t *testing.T) {
 				t.Error("the served InRelease changed")
 			}
 		})
+	}
+}
+
+// TestRetentionDropsFromState: with repos.retain 1 a newer build of a
+// package replaces the older in the served index and in state.
+func TestRetentionDropsFromState(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`
+targets:
+  - {distro: debian, versions: [bookworm], arches: [amd64], kind: nfpm, format: apt}
+components:
+  - {name: libgrace, git: %s}
+workers:
+  - {name: w1, credentials: w1.token, slots: 1}
+users:
+  - {name: ops, token: ops.token}
+repos:
+  retain: 1
+  channels:
+    - {name: dev, key: farmkey}
+`, nfpmRepo(t, dir, "libgrace", "${arch}", ""))
+	config := filepath.Join(dir, "farm.yaml")
+	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "w1.token"), []byte("secret-w1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeOpsToken(t, dir)
+	startSigner(t, filepath.Join(dir, "data"), "farmkey")
+	f := startFarm(t, dir, config)
+	f.runWorker("w1", 1)
+	f.waitConnected("w1")
+	var versions []string
+	for range 2 {
+		b := f.waitFinished(time.Minute, f.force("libgrace").Builds...)[0]
+		if b.Status != protocol.StatusSuccess {
+			t.Fatalf("build %d: %s %s", b.ID, b.Status, b.Summary)
+		}
+		versions = append(versions, f.listed()["dev debian/bookworm/amd64 libgrace"].Version)
+	}
+	var list api.RepoList
+	f.call("GET", "/api/v1/repos/dev/packages", nil, &list)
+	if len(list.Repos) != 1 || len(list.Repos[0].Packages) != 1 || list.Repos[0].Packages[0].Version != versions[1] || versions[0] == versions[1] {
+		t.Fatalf("after two builds (versions %v) dev lists %+v, want only the newer", versions, list.Repos)
+	}
+	_, packages := f.get("/repos/dev/apt/debian/dists/bookworm/main/binary-amd64/Packages")
+	if !strings.Contains(packages, "Version: "+versions[1]) || strings.Contains(packages, "Version: "+versions[0]+"\n") {
+		t.Errorf("served Packages:\n%s\nwant only version %s", packages, versions[1])
+	}
+}
+
+// repotool skips without a tool the test needs, and fails under CI.
+func repotool(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required under CI: %v", tool, err)
+			}
+			t.Skipf("%s not installed: %v", tool, err)
+		}
 	}
 }
 

@@ -40,7 +40,7 @@ type toolOutput struct {
 }
 
 // keepLines bounds toolOutput.lines: enough for a linter's findings on a
-// large package, at most a few MB however long a build talks.
+// large package, and a bound however long a build talks.
 const keepLines = 20000
 
 func (o *toolOutput) Line(s string) {
@@ -217,16 +217,16 @@ func fail(err error) (Outcome, error) { return Outcome{Summary: err.Error()}, er
 
 // stepDir resolves a with: directory option (default def) in the workspace
 // and creates it.
-func stepDir(env *Env, with map[string]string, key, def string) (rel, abs string, err error) {
-	rel = withDefault(with[key], def)
-	abs, err = env.Path(rel)
+func stepDir(env *Env, with map[string]string, key, def string) (string, error) {
+	rel := withDefault(with[key], def)
+	abs, err := env.Path(rel)
 	if err != nil {
-		return "", "", fmt.Errorf("%s %q: %w", key, rel, err)
+		return "", fmt.Errorf("%s %q: %w", key, rel, err)
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return "", "", fmt.Errorf("%s: %w", key, err)
+		return "", fmt.Errorf("%s: %w", key, err)
 	}
-	return rel, abs, nil
+	return abs, nil
 }
 
 // globFiles returns the files matching pattern in dir, failing when none does.
@@ -249,8 +249,8 @@ func (e *Env) rel(p string) string {
 	return p
 }
 
-// asRoot prefixes argv with "sudo -n" when the worker does not run as root:
-// pbuilder and mock need root, and a worker should not. -n makes a missing
+// asRoot prefixes argv with "sudo -n -E" when the worker does not run as
+// root: pbuilder needs root, and a worker should not. -n makes a missing
 // sudoers rule fail at once instead of waiting for a password.
 func asRoot(argv ...string) []string {
 	if os.Geteuid() == 0 {

@@ -18,7 +18,7 @@ import (
 type Dpkg struct{}
 
 func (Dpkg) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, error) {
-	_, outDir, err := stepDir(env, spec.With, "dir", "dist")
+	outDir, err := stepDir(env, spec.With, "dir", "dist")
 	if err != nil {
 		return fail(fmt.Errorf("dpkg: %w", err))
 	}

@@ -37,7 +37,7 @@ var mockRootPrefix = map[string]string{
 }
 
 func (Mock) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, error) {
-	_, outDir, err := stepDir(env, spec.With, "dir", "dist")
+	outDir, err := stepDir(env, spec.With, "dir", "dist")
 	if err != nil {
 		return fail(fmt.Errorf("mock: %w", err))
 	}

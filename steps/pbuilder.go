@@ -38,7 +38,7 @@ var defaultMirrors = map[string]string{
 }
 
 func (Pbuilder) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, error) {
-	_, outDir, err := stepDir(env, spec.With, "dir", "dist")
+	outDir, err := stepDir(env, spec.With, "dir", "dist")
 	if err != nil {
 		return fail(fmt.Errorf("pbuilder: %w", err))
 	}

@@ -33,7 +33,7 @@ import (
 type RPMBuild struct{}
 
 func (RPMBuild) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, error) {
-	_, outDir, err := stepDir(env, spec.With, "dir", "dist")
+	outDir, err := stepDir(env, spec.With, "dir", "dist")
 	if err != nil {
 		return fail(fmt.Errorf("rpmbuild: %w", err))
 	}

@@ -60,7 +60,7 @@ func debSourcePackage(ctx context.Context, env *Env, spec protocol.Step) (Outcom
 		return fail(fmt.Errorf("source: %w", err))
 	}
 	// Made only now, so that the staged copy did not contain it.
-	_, outDir, err := stepDir(env, spec.With, "dir", "dist/source")
+	outDir, err := stepDir(env, spec.With, "dir", "dist/source")
 	if err != nil {
 		return fail(fmt.Errorf("source: %w", err))
 	}
@@ -88,7 +88,7 @@ func rpmSourcePackage(ctx context.Context, env *Env, spec protocol.Step) (Outcom
 	if err != nil {
 		return fail(out.failure("rpmbuild -bs", err, ErrBuildFailed))
 	}
-	_, outDir, err := stepDir(env, spec.With, "dir", "dist/source")
+	outDir, err := stepDir(env, spec.With, "dir", "dist/source")
 	if err != nil {
 		return fail(fmt.Errorf("source: %w", err))
 	}
