@@ -41,7 +41,7 @@ bench:
 
 e2e: build
 	scripts/deps.sh e2e
-	$(GO) test -count=1 -tags e2e -timeout 40m ./...
+	$(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
 
 demo: build
 	scripts/deps.sh demo

@@ -168,9 +168,3 @@ func (w *fakeWorker) kill() {
 	w.nc.Close()
 	w.wg.Wait()
 }
-
-func (w *fakeWorker) jobCount() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.jobs)
-}

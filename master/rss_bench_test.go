@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,44 @@ func largeFarm(b *testing.B, dir string) string {
 		}
 	}
 	return p
+}
+
+// largeHistory is a running in-process master on configs/farm-large.yaml
+// whose state holds a filled build history.
+type largeHistory struct {
+	cfg  string
+	mx   *builders.Matrix
+	m    *master.Master
+	fill time.Duration // how long recording the history through raft took
+	// stop shuts the master down; it is also registered as a cleanup, and
+	// later calls return at once, so a benchmark may stop the master early
+	// to reopen its data dir.
+	stop func()
+}
+
+// startLargeHistory starts a master on a copy of configs/farm-large.yaml and
+// records n completed builds through raft.
+func startLargeHistory(b *testing.B, n int) largeHistory {
+	cfg := largeFarm(b, b.TempDir())
+	_, mx, err := builders.LoadMatrix(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := master.New(master.Options{ConfigPath: cfg, HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	b.Cleanup(stop)
+	if err := m.Ready(ctx); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	fillHistory(b, m, mx, n)
+	return largeHistory{cfg: cfg, mx: mx, m: m, fill: time.Since(start), stop: stop}
 }
 
 // fillHistory records n completed builds spread over the matrix's builders,
@@ -101,30 +140,12 @@ func BenchmarkMasterRSS(b *testing.B) {
 	}
 	const history = 100_000
 	for range b.N {
-		dir := b.TempDir()
-		cfg := largeFarm(b, dir)
-		_, mx, err := builders.LoadMatrix(cfg)
-		if err != nil {
+		h := startLargeHistory(b, history)
+		if err := h.m.Node().Snapshot(); err != nil {
 			b.Fatal(err)
 		}
-		m, err := master.New(master.Options{ConfigPath: cfg, HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", Logger: quietLogger()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- m.Run(ctx) }()
-		if err := m.Ready(ctx); err != nil {
-			b.Fatal(err)
-		}
-		fillStart := time.Now()
-		fillHistory(b, m, mx, history)
-		fill := time.Since(fillStart)
-		if err := m.Node().Snapshot(); err != nil {
-			b.Fatal(err)
-		}
-		cancel()
-		<-done
+		h.stop()
+		cfg, mx, fill := h.cfg, h.mx, h.fill
 
 		httpAddr := freeAddr(b)
 		start := time.Now()

@@ -1,7 +1,6 @@
 package master_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,9 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/kiln-build/kiln/builders"
-	"github.com/kiln-build/kiln/master"
 )
 
 // percentile returns the p-th percentile (0–100) of sorted durations, in ms.
@@ -27,24 +23,8 @@ func percentile(sorted []time.Duration, p int) float64 {
 // history, the figures docs/benchmarks.md records under "Web page".
 func BenchmarkWebRealMaster(b *testing.B) {
 	const history = 100_000
-	dir := b.TempDir()
-	cfg := largeFarm(b, dir)
-	_, mx, err := builders.LoadMatrix(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := master.New(master.Options{ConfigPath: cfg, HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", Logger: quietLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
-	if err := m.Ready(ctx); err != nil {
-		b.Fatal(err)
-	}
-	fillHistory(b, m, mx, history)
+	h := startLargeHistory(b, history)
+	m, mx := h.m, h.mx
 	// The fill's garbage is the setup's, not the server's: collect it
 	// before timing.
 	runtime.GC()

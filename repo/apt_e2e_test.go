@@ -74,7 +74,7 @@ func TestAptAcceptance(t *testing.T) {
 	}
 
 	cur := filepath.Join(root, "dev", "current", "apt", "debian", "dists", "bookworm")
-	if out, err := run(t, work, nil, "xz", "--robot", "--list", filepath.Join(cur, "main/binary-amd64/Packages.xz")); err == nil {
+	if out, err := pkgclient.Run(work, nil, "xz", "--robot", "--list", filepath.Join(cur, "main/binary-amd64/Packages.xz")); err == nil {
 		var streams, blocks int
 		for _, line := range strings.Split(out, "\n") {
 			if f := strings.Fields(line); len(f) > 2 && f[0] == "file" {

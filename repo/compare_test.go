@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/pkgclient"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
@@ -190,7 +191,7 @@ func TestRepodataMatchesCreaterepo(t *testing.T) {
 	publish(t, pub, "dev", repo.TargetContents{Target: centos9, Packages: pkgs})
 	ours := filepath.Join(root, "dev/current", centos9.Dir())
 
-	if out, err := run(t, work, nil, "createrepo_c", "--no-database", rpms); err != nil {
+	if out, err := pkgclient.Run(work, nil, "createrepo_c", "--no-database", rpms); err != nil {
 		t.Fatalf("createrepo_c: %v\n%s", err, out)
 	}
 	for _, kind := range []string{"primary", "filelists", "other"} {
@@ -246,7 +247,7 @@ func TestPackagesMatchesAptFtparchive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	theirs, err := run(t, archive, nil, "apt-ftparchive", "packages", "pool")
+	theirs, err := pkgclient.Run(archive, nil, "apt-ftparchive", "packages", "pool")
 	if err != nil {
 		t.Fatalf("apt-ftparchive: %v\n%s", err, theirs)
 	}

@@ -55,17 +55,9 @@ func TestDiskFullMidPublish(t *testing.T) {
 	pub := openPublisher(t, root, s)
 	small := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "hello", Version: "1.0-1", Arch: "amd64"}))
 	publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{small}})
-	before := currentID(t, root, "dev")
 
 	big := bigDeb(t, work, 2<<20)
-	_, err := pub.Publish(context.Background(), "dev", repo.ChannelContents{Targets: []repo.TargetContents{{Target: bookwormAmd64, Packages: []*pkgmeta.Package{small, big}}}})
-	if !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("publish onto a full disk: %v, want ENOSPC", err)
-	}
-	t.Logf("refused: %v", err)
-	if got := currentID(t, root, "dev"); got != before {
-		t.Errorf("current moved from %s to %s", before, got)
-	}
+	publishRefused(t, pub, root, "publish onto a full disk", syscall.ENOSPC, small, big)
 	noTempDirs(t, root, "dev")
 	verifyChannel(t, root, "dev", s.PublicKey(t))
 
@@ -73,17 +65,9 @@ func TestDiskFullMidPublish(t *testing.T) {
 	// room: fill the disk so the failure comes in the middle of the tree.
 	other := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "other", Version: "1.0-1", Arch: "amd64"}))
 	publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{small, other}})
-	before = currentID(t, root, "dev")
 	filler := filepath.Join(root, "filler")
 	fillDisk(t, filler)
-	_, err = pub.Publish(context.Background(), "dev", repo.ChannelContents{Targets: []repo.TargetContents{{Target: bookwormAmd64, Packages: []*pkgmeta.Package{other}}}})
-	if !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("publish of new indexes onto a full disk: %v, want ENOSPC", err)
-	}
-	t.Logf("refused: %v", err)
-	if got := currentID(t, root, "dev"); got != before {
-		t.Errorf("current moved from %s to %s", before, got)
-	}
+	publishRefused(t, pub, root, "publish of new indexes onto a full disk", syscall.ENOSPC, other)
 	noTempDirs(t, root, "dev")
 	verifyChannel(t, root, "dev", s.PublicKey(t))
 
@@ -93,6 +77,22 @@ func TestDiskFullMidPublish(t *testing.T) {
 	}
 	publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{other}})
 	verifyChannel(t, root, "dev", s.PublicKey(t))
+}
+
+// publishRefused publishes pkgs as channel dev's bookworm/amd64 and checks
+// that the filesystem refuses with want and that dev's current version
+// stays where it was.
+func publishRefused(t *testing.T, pub *repo.Publisher, root, what string, want syscall.Errno, pkgs ...*pkgmeta.Package) {
+	t.Helper()
+	before := currentID(t, root, "dev")
+	_, err := pub.Publish(context.Background(), "dev", repo.ChannelContents{Targets: []repo.TargetContents{{Target: bookwormAmd64, Packages: pkgs}}})
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: %v, want %v", what, err, want)
+	}
+	t.Logf("refused: %v", err)
+	if got := currentID(t, root, "dev"); got != before {
+		t.Errorf("current moved from %s to %s", before, got)
+	}
 }
 
 // fillDisk writes to path until the filesystem is full.
@@ -121,7 +121,6 @@ func TestReadOnlyChannelMidPublish(t *testing.T) {
 	pub := openPublisher(t, root, s)
 	small := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "hello", Version: "1.0-1", Arch: "amd64"}))
 	publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{small}})
-	before := currentID(t, root, "dev")
 
 	// Root ignores permission bits, so a read-only bind mount stands in for
 	// "permission denied": the store stays writable, the channel does not.
@@ -130,13 +129,6 @@ func TestReadOnlyChannelMidPublish(t *testing.T) {
 	unmount(t, chdir)
 	mount(t, "-o", "remount,ro,bind", chdir)
 	other := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "other", Version: "1.0-1", Arch: "amd64"}))
-	_, err := pub.Publish(context.Background(), "dev", repo.ChannelContents{Targets: []repo.TargetContents{{Target: bookwormAmd64, Packages: []*pkgmeta.Package{small, other}}}})
-	if !errors.Is(err, syscall.EROFS) {
-		t.Fatalf("publish into a read-only channel: %v, want EROFS", err)
-	}
-	t.Logf("refused: %v", err)
-	if got := currentID(t, root, "dev"); got != before {
-		t.Errorf("current moved from %s to %s", before, got)
-	}
+	publishRefused(t, pub, root, "publish into a read-only channel", syscall.EROFS, small, other)
 	verifyChannel(t, root, "dev", s.PublicKey(t))
 }

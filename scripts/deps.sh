@@ -2,9 +2,13 @@
 # Installs the Debian packages a make target needs, only those missing.
 # Usage: scripts/deps.sh test|e2e|demo
 set -euo pipefail
+# The unit tests drive the real tools (rpm, dnf, apt, gpgv, dpkg-buildpackage,
+# lintian, rpmlint, chromium); the end-to-end tests add pbuilder's chroots.
+test_pkgs=(git gpgv gnupg xz-utils rpm dnf dnf-plugins-core createrepo-c apt-utils dpkg-dev
+  build-essential debhelper lintian rpmlint chromium)
 case "${1:-test}" in
-  test) pkgs=(git gpgv gnupg rpm dnf createrepo-c apt-utils dpkg-dev chromium) ;;
-  e2e)  pkgs=(git gpgv gnupg rpm dnf dnf-plugins-core createrepo-c apt-utils dpkg-dev pbuilder debootstrap build-essential debhelper devscripts lintian rpmlint) ;;
+  test) pkgs=("${test_pkgs[@]}") ;;
+  e2e)  pkgs=("${test_pkgs[@]}" pbuilder debootstrap devscripts) ;;
   demo) pkgs=(git) ;;
   *) echo "deps.sh: unknown set $1 (want test, e2e or demo)" >&2; exit 2 ;;
 esac

@@ -25,6 +25,7 @@ var (
 	ErrCompile       = errors.New("compile error")
 	ErrLint          = errors.New("lint errors")
 	ErrBuildFailed   = errors.New("package build failed")
+	ErrToolFailed    = errors.New("tool failed")
 	ErrMissingSource = errors.New("no source package")
 )
 

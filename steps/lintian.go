@@ -27,7 +27,7 @@ func (Lintian) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, 
 	// --fail-on none: the exit status then says only whether lintian ran.
 	out, err := runTool(ctx, env, ".", spec.Timeout, nil, append([]string{"lintian", "--fail-on", "none", "--tag-display-limit", "0"}, files...)...)
 	if err != nil {
-		return fail(out.failure("lintian", err, ErrBuildFailed))
+		return fail(out.failure("lintian", err, ErrToolFailed))
 	}
 	return lintOutcome(env, "lintian", spec.With, scanLint(out, reLintian))
 }

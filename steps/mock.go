@@ -80,9 +80,10 @@ func (Mock) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, err
 	return Outcome{Summary: fmt.Sprintf("%s: %s", root, packageList(names))}, nil
 }
 
-// mockDevRepo is appended to the included root's dnf.conf. The key file
-// lives in the workspace, which mock bind-mounts into its bootstrap
-// chroot only through bind_mount; hence the mount of its directory.
+// mockDevRepo includes the root's config and adds the dev channel to its
+// dnf.conf. The key file lives in the workspace, outside the chroot; the
+// bind mount makes its directory visible inside (see docs/distro-builds.md
+// for what was verified against real mock).
 const mockDevRepo = `# Written by kiln: %[1]s plus the farm's dev channel.
 include('%[1]s.cfg')
 config_opts['plugin_conf']['bind_mount_enable'] = True

@@ -57,12 +57,13 @@ func (Pbuilder) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome,
 	if err != nil {
 		return fail(fmt.Errorf("pbuilder: %w", err))
 	}
-	if err := b.ensure(ctx, env, spec.Timeout); err != nil {
-		return fail(fmt.Errorf("pbuilder base %s: %w", b, err))
-	}
+	// Bad input fails before a base is made, which can take minutes.
 	hooks, err := writeDevChannelHook(env, b.codename)
 	if err != nil {
 		return fail(fmt.Errorf("pbuilder: %w", err))
+	}
+	if err := b.ensure(ctx, env, spec.Timeout); err != nil {
+		return fail(fmt.Errorf("pbuilder base %s: %w", b, err))
 	}
 	argv := []string{"pbuilder", "build", "--basetgz", b.path(), "--buildresult", outDir}
 	if hooks != "" {
@@ -168,7 +169,12 @@ func (b pbuilderBase) ensure(ctx context.Context, env *Env, timeout time.Duratio
 	out, err := runTool(ctx, env, ".", timeout, nil, asRoot(argv...)...)
 	if err != nil {
 		_ = os.Remove(next)
-		return out.failure("pbuilder "+argv[1], err, ErrBuildFailed)
+		// debootstrap's and apt's "E: ..." say why (an unreachable mirror, a
+		// missing keyring); the exit status does not.
+		if why := out.firstLine("E: "); why != "" {
+			return fmt.Errorf("%w: %s", out.failure("pbuilder "+argv[1], err, ErrToolFailed), why)
+		}
+		return out.failure("pbuilder "+argv[1], err, ErrToolFailed)
 	}
 	if err := os.Rename(next, b.path()); err != nil {
 		return err

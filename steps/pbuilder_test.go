@@ -29,7 +29,13 @@ while [ $# -gt 0 ]; do
   shift
 done
 case "$cmd" in
-  create) sleep 0.3; echo base > "$base" ;;
+  create)
+    if [ -n "$STANDIN_MIRROR_DOWN" ]; then
+      echo "I: Retrieving InRelease"
+      echo "E: Failed getting release file http://mirror.invalid/debian/dists/bookworm/Release"
+      exit 1
+    fi
+    sleep 0.3; echo base > "$base" ;;
   update) sleep 0.3; echo updated >> "$base" ;;
   build) echo deb > "$result/pkg_1.0_amd64.deb"; [ -z "$hooks" ] || cp -r "$hooks" "$STANDIN_LOG.hooks" ;;
 esac
@@ -159,24 +165,32 @@ func TestPbuilderBadInput(t *testing.T) {
 	standIn(t, "pbuilder", standInPbuilder)
 	const key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxsBNBGc=\n-----END PGP PUBLIC KEY BLOCK-----\n"
 	tests := []struct {
-		name    string
-		setup   func(env *Env)
-		with    map[string]string
-		summary string
+		name       string
+		setup      func(env *Env)
+		with       map[string]string
+		summary    string
+		mirrorDown bool
 	}{
-		{"no dsc", func(env *Env) { env.Props = NewProperties(env.Job, "w1") }, nil, "run the source step first"},
-		{"repo URL with a quote", func(env *Env) { env.Job.RepoURL, env.Job.RepoKey = "http://x/' >/etc/passwd", key }, nil, "cannot go into a sources line"},
-		{"key not a key", func(env *Env) { env.Job.RepoURL, env.Job.RepoKey = "http://x/repo", "hello" }, nil, "not an armored OpenPGP public key"},
-		{"bad max_age", func(*Env) {}, map[string]string{"max_age": "old"}, "want a positive duration"},
-		{"unknown distro", func(env *Env) { env.Props.Set("distro", "plan9") }, nil, "no default mirror for plan9"},
+		{"mirror unreachable", func(*Env) {}, map[string]string{"mirror": "http://mirror.invalid/debian"}, "pbuilder create: tool failed: shell pbuilder: exit status 1: E: Failed getting release file", true},
+		{"no dsc", func(env *Env) { env.Props = NewProperties(env.Job, "w1") }, nil, "run the source step first", false},
+		{"repo URL with a quote", func(env *Env) { env.Job.RepoURL, env.Job.RepoKey = "http://x/' >/etc/passwd", key }, nil, "cannot go into a sources line", false},
+		{"key not a key", func(env *Env) { env.Job.RepoURL, env.Job.RepoKey = "http://x/repo", "hello" }, nil, "not an armored OpenPGP public key", false},
+		{"bad max_age", func(*Env) {}, map[string]string{"max_age": "old"}, "want a positive duration", false},
+		{"unknown distro", func(env *Env) { env.Props.Set("distro", "plan9") }, nil, "no default mirror for plan9", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.mirrorDown {
+				t.Setenv("STANDIN_MIRROR_DOWN", "1")
+			}
 			env := pbuilderEnv(t, t.TempDir())
 			tt.setup(env)
 			o, err := runStep(t, Pbuilder{}, env, tt.with)
 			if err == nil || !strings.Contains(o.Summary, tt.summary) {
 				t.Fatalf("err = %v, summary %q, want it to say %q", err, o.Summary, tt.summary)
+			}
+			if m, _ := filepath.Glob(filepath.Join(env.CacheDir, "pbuilder/*/base.tgz*")); len(m) > 0 {
+				t.Errorf("a failed build left %v in the cache", m)
 			}
 		})
 	}

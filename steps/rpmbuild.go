@@ -79,7 +79,7 @@ func devRoot(ctx context.Context, env *Env, spec protocol.Step, rs rpmSource) (s
 	}
 	rpmRoot := []string{"rpm", "--root", root, "--dbpath", "/var/lib/rpm"}
 	if out, err := runTool(ctx, env, ".", spec.Timeout, nil, append(rpmRoot, "--initdb")...); err != nil {
-		return "", out.failure("rpm --initdb", err, ErrBuildFailed)
+		return "", out.failure("rpm --initdb", err, ErrToolFailed)
 	}
 	if env.Job.RepoURL == "" {
 		return root, nil

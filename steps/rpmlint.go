@@ -32,7 +32,7 @@ func (RPMLint) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, 
 	out, err := runTool(ctx, env, ".", spec.Timeout, nil, append([]string{"rpmlint"}, files...)...)
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && slices.Contains(rpmlintFindingExits, exit.ExitCode())) {
-		return fail(out.failure("rpmlint", err, ErrBuildFailed))
+		return fail(out.failure("rpmlint", err, ErrToolFailed))
 	}
 	return lintOutcome(env, "rpmlint", spec.With, scanLint(out, reRPMLint))
 }

@@ -93,23 +93,14 @@ func ctlForceCmd(f *ctlFlags) *cobra.Command {
 }
 
 func ctlBuildsCmd(f *ctlFlags) *cobra.Command {
-	var component, target, status string
-	var limit, offset int
+	var lf listFilter
 	cmd := &cobra.Command{
 		Use:   "builds",
 		Short: "List builds, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{}
-			for k, v := range map[string]string{"component": component, "target": target, "status": status} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
-			q.Set("limit", strconv.Itoa(limit))
-			q.Set("offset", strconv.Itoa(offset))
 			var list api.BuildList
-			raw, err := f.client().getJSON("/api/v1/builds?"+q.Encode(), &list)
+			raw, err := f.client().getJSON("/api/v1/builds?"+lf.query(), &list)
 			if err != nil {
 				return err
 			}
@@ -122,13 +113,34 @@ func ctlBuildsCmd(f *ctlFlags) *cobra.Command {
 			})
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&component, "component", "", "only this component")
-	fl.StringVar(&target, "target", "", "only this target (distro/version/arch)")
-	fl.StringVar(&status, "status", "", "only this status (pending, running, success, failure, ...)")
-	fl.IntVar(&limit, "limit", 50, "at most this many")
-	fl.IntVar(&offset, "offset", 0, "skip this many")
+	lf.register(cmd, "only this status (pending, running, success, failure, ...)", 50, "at most this many")
 	return cmd
+}
+
+// listFilter is the filter and page flags shared by the list commands,
+// which the API's list endpoints all take as the same query parameters.
+type listFilter struct {
+	component, target, status string
+	limit, offset             int
+}
+
+func (lf *listFilter) register(cmd *cobra.Command, statusUsage string, limit int, limitUsage string) {
+	fl := cmd.Flags()
+	fl.StringVar(&lf.component, "component", "", "only this component")
+	fl.StringVar(&lf.target, "target", "", "only this target (distro/version/arch)")
+	fl.StringVar(&lf.status, "status", "", statusUsage)
+	fl.IntVar(&lf.limit, "limit", limit, limitUsage)
+	fl.IntVar(&lf.offset, "offset", 0, "skip this many")
+}
+
+func (lf *listFilter) query() string {
+	q := url.Values{"limit": {strconv.Itoa(lf.limit)}, "offset": {strconv.Itoa(lf.offset)}}
+	for k, v := range map[string]string{"component": lf.component, "target": lf.target, "status": lf.status} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q.Encode()
 }
 
 func or(s, def string) string {
@@ -232,45 +244,35 @@ func ctlLogCmd(f *ctlFlags) *cobra.Command {
 }
 
 func ctlCancelCmd(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "cancel BUILD",
-		Short: "Cancel a pending or running build",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := buildID(args[0])
-			if err != nil {
-				return err
-			}
-			var b state.Build
-			raw, err := f.client().postJSON("/api/v1/builds/"+id+"/cancel", nil, &b)
-			if err != nil {
-				return err
-			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "build %d %s: %s\n", b.ID, b.Builder, b.Status)
-			})
-		},
-	}
+	return ctlBuildActionCmd(f, "cancel", "Cancel a pending or running build", func(tw *tabwriter.Writer, b *state.Build) {
+		fmt.Fprintf(tw, "build %d %s: %s\n", b.ID, b.Builder, b.Status)
+	})
 }
 
 func ctlRebuildCmd(f *ctlFlags) *cobra.Command {
+	return ctlBuildActionCmd(f, "rebuild", "Request a build's builder again at the same revision", func(tw *tabwriter.Writer, res *api.ForceResult) {
+		fmt.Fprintf(tw, "change %d: new build %v\n", res.Change, res.Builds)
+	})
+}
+
+// ctlBuildActionCmd is `ctl ACTION BUILD`: it posts to the build's ACTION
+// endpoint and prints the answer, decoded as T, with print.
+func ctlBuildActionCmd[T any](f *ctlFlags, action, short string, print func(*tabwriter.Writer, *T)) *cobra.Command {
 	return &cobra.Command{
-		Use:   "rebuild BUILD",
-		Short: "Request a build's builder again at the same revision",
+		Use:   action + " BUILD",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := buildID(args[0])
 			if err != nil {
 				return err
 			}
-			var res api.ForceResult
-			raw, err := f.client().postJSON("/api/v1/builds/"+id+"/rebuild", nil, &res)
+			var res T
+			raw, err := f.client().postJSON("/api/v1/builds/"+id+"/"+action, nil, &res)
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "change %d: new build %v\n", res.Change, res.Builds)
-			})
+			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) { print(tw, &res) })
 		},
 	}
 }

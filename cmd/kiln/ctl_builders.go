@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/url"
 	"strconv"
 	"text/tabwriter"
 
@@ -14,21 +13,14 @@ import (
 // ctlBuildersCmd is the grid of the web page as a table: each builder and
 // its latest build.
 func ctlBuildersCmd(f *ctlFlags) *cobra.Command {
-	var component, target, status string
-	var limit, offset int
+	var lf listFilter
 	cmd := &cobra.Command{
 		Use:   "builders",
 		Short: "List builders with their latest build (the web page's grid)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			q := url.Values{"limit": {strconv.Itoa(limit)}, "offset": {strconv.Itoa(offset)}}
-			for k, v := range map[string]string{"component": component, "target": target, "status": status} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
 			var list api.BuilderList
-			raw, err := f.client().getJSON("/api/v1/builders?"+q.Encode(), &list)
+			raw, err := f.client().getJSON("/api/v1/builders?"+lf.query(), &list)
 			if err != nil {
 				return err
 			}
@@ -45,11 +37,6 @@ func ctlBuildersCmd(f *ctlFlags) *cobra.Command {
 			})
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&component, "component", "", "only this component")
-	fl.StringVar(&target, "target", "", "only this target (distro/version/arch)")
-	fl.StringVar(&status, "status", "", "only builders whose latest build has this status, or never")
-	fl.IntVar(&limit, "limit", 0, "at most this many (0: all)")
-	fl.IntVar(&offset, "offset", 0, "skip this many")
+	lf.register(cmd, "only builders whose latest build has this status, or never", 0, "at most this many (0: all)")
 	return cmd
 }

@@ -15,13 +15,19 @@ import (
 	"github.com/kiln-build/kiln/signing"
 )
 
-// dialSigner connects to the socket named by `kiln signer --socket`.
-func dialSigner(cmd *cobra.Command) (*signing.RemoteClient, error) {
+// withSigner runs use with a connection to the socket named by
+// `kiln signer --socket`, closed when use returns.
+func withSigner(cmd *cobra.Command, use func(*signing.RemoteClient) error) error {
 	path, err := cmd.Flags().GetString("socket")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return signing.DialSocket(path)
+	c, err := signing.DialSocket(path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return use(c)
 }
 
 func newSignerUnlockCmd() *cobra.Command {
@@ -30,34 +36,31 @@ func newSignerUnlockCmd() *cobra.Command {
 		Use:   "unlock [KEY...]",
 		Short: "Hand the passphrase of locked keys to the running signer (over its Unix socket)",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := dialSigner(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			status, err := c.Status(cmd.Context())
-			if err != nil {
-				return err
-			}
-			src, closeSrc, err := passphraseSource(fd)
-			if err != nil {
-				return err
-			}
-			defer closeSrc()
-			for _, k := range status {
-				if (len(args) > 0 && !slices.Contains(args, k.Name) && !slices.Contains(args, k.Fingerprint)) || (len(args) == 0 && !k.Locked) {
-					continue
-				}
-				err := signing.AskPassphrase(k, src.For(k), cmd.ErrOrStderr(), func(pass []byte) error {
-					_, err := c.Unlock(cmd.Context(), k.Name, pass)
-					return err
-				})
+			return withSigner(cmd, func(c *signing.RemoteClient) error {
+				status, err := c.Status(cmd.Context())
 				if err != nil {
-					return &exitError{code: 2, err: err}
+					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "unlocked %s (%s)\n", k.Name, k.Fingerprint)
-			}
-			return nil
+				src, closeSrc, err := passphraseSource(fd)
+				if err != nil {
+					return err
+				}
+				defer closeSrc()
+				for _, k := range status {
+					if (len(args) > 0 && !slices.Contains(args, k.Name) && !slices.Contains(args, k.Fingerprint)) || (len(args) == 0 && !k.Locked) {
+						continue
+					}
+					err := signing.AskPassphrase(k, src.For(k), cmd.ErrOrStderr(), func(pass []byte) error {
+						_, err := c.Unlock(cmd.Context(), k.Name, pass)
+						return err
+					})
+					if err != nil {
+						return &exitError{code: 2, err: err}
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "unlocked %s (%s)\n", k.Name, k.Fingerprint)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().IntVar(&fd, "passphrase-fd", -1, "read passphrases from this file descriptor instead of the terminal")
@@ -70,23 +73,20 @@ func newSignerStatusCmd() *cobra.Command {
 		Short: "List the running signer's keys and whether each is locked",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := dialSigner(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			status, err := c.Status(cmd.Context())
-			if err != nil {
-				return err
-			}
-			for _, k := range status {
-				state := "unlocked"
-				if k.Locked {
-					state = "locked"
+			return withSigner(cmd, func(c *signing.RemoteClient) error {
+				status, err := c.Status(cmd.Context())
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\n", k.Name, k.Fingerprint, state)
-			}
-			return nil
+				for _, k := range status {
+					state := "unlocked"
+					if k.Locked {
+						state = "locked"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\n", k.Name, k.Fingerprint, state)
+				}
+				return nil
+			})
 		},
 	}
 }
@@ -183,17 +183,14 @@ func newSignerPubkeyCmd() *cobra.Command {
 		Short: "Print the armored public key of a key the running signer holds",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := dialSigner(cmd)
-			if err != nil {
+			return withSigner(cmd, func(c *signing.RemoteClient) error {
+				pub, err := c.PublicKey(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(pub)
 				return err
-			}
-			defer c.Close()
-			pub, err := c.PublicKey(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			_, err = cmd.OutOrStdout().Write(pub)
-			return err
+			})
 		},
 	}
 }
@@ -230,22 +227,19 @@ func signFiles(ctx context.Context, cmd *cobra.Command, key string, clearsign bo
 		}
 		reqs[i] = signing.Request{Key: key, Kind: kind, Name: filepath.Base(f), Data: data}
 	}
-	c, err := dialSigner(cmd)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	resps, err := c.Sign(ctx, reqs)
-	if err != nil {
-		return err
-	}
-	for i, f := range files {
-		if err := os.WriteFile(f+".asc", resps[i].Signature, 0o644); err != nil {
-			return fmt.Errorf("sign: %w", err)
+	return withSigner(cmd, func(c *signing.RemoteClient) error {
+		resps, err := c.Sign(ctx, reqs)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s.asc\n", f)
-	}
-	return nil
+		for i, f := range files {
+			if err := os.WriteFile(f+".asc", resps[i].Signature, 0o644); err != nil {
+				return fmt.Errorf("sign: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s.asc\n", f)
+		}
+		return nil
+	})
 }
 
 func newSignerAuditCmd() *cobra.Command {

@@ -192,18 +192,7 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	apply(t, f, Command{Assign: &AssignCmd{Build: ids[1], Worker: "w2", Time: t0}},
 		Command{Worker: &WorkerCmd{Record: WorkerRecord{Name: "w2", Tags: []string{"x"}, Slots: 2, LastHello: t0}}})
 
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	g := NewFSM()
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	g := restored(t, f)
 	for _, id := range ids {
 		a, _ := f.Build(id)
 		b, _ := g.Build(id)
@@ -237,3 +226,22 @@ type memSink struct{ bytes.Buffer }
 func (*memSink) ID() string    { return "mem" }
 func (*memSink) Cancel() error { return nil }
 func (*memSink) Close() error  { return nil }
+
+// restored takes a snapshot of f and restores it into a new FSM, as a
+// follower catching up from a snapshot would.
+func restored(t *testing.T, f *FSM) *FSM {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	g := NewFSM()
+	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}

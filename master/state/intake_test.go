@@ -1,10 +1,6 @@
 package state
 
-import (
-	"bytes"
-	"io"
-	"testing"
-)
+import "testing"
 
 func TestChangeDeduplication(t *testing.T) {
 	hook := func(provider, delivery string) *Source {
@@ -49,18 +45,7 @@ func TestChangeDeduplication(t *testing.T) {
 		}
 	}
 	// The index survives a snapshot: a new leader refuses the same replays.
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	g := NewFSM()
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	g := restored(t, f)
 	out := apply(t, g, Command{Force: &ForceCmd{Component: "b", Ref: main, Revision: rev1, Source: hook("github", "d1"), Time: t0}})[0]
 	if !out.Duplicate || out.Change != first["the same delivery for another component"] {
 		t.Errorf("after restore: %+v", out)

@@ -1,8 +1,6 @@
 package state
 
 import (
-	"bytes"
-	"io"
 	"reflect"
 	"slices"
 	"testing"
@@ -80,18 +78,7 @@ func TestSnapshotKeepsRepositories(t *testing.T) {
 	f := NewFSM()
 	apply(t, f, Command{Publish: &PublishCmd{Channel: "dev", Version: "v000002", Time: t0, Targets: []string{"t1", "t2"}, Target: "t1", Add: []RepoPackage{pkg("a", "1", "s1")}}},
 		Command{Publish: &PublishCmd{Channel: "stable", Version: "v000001", Time: t0, Targets: []string{"t1"}}})
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memSink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	g := NewFSM()
-	if err := g.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
+	g := restored(t, f)
 	for _, ch := range []string{"dev", "stable"} {
 		if a, b := f.RepoChannel(ch), g.RepoChannel(ch); len(a) == 0 || !reflect.DeepEqual(a, b) {
 			t.Errorf("%s differs after restore:\n%+v\n%+v", ch, a, b)

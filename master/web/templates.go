@@ -67,10 +67,16 @@ func duration(start, end, now time.Time) string {
 	if end.IsZero() {
 		end = now
 	}
-	d := end.Sub(start).Round(time.Second)
+	d := end.Sub(start)
 	if d < 0 {
 		d = 0
 	}
+	// Package builds on a farm often take milliseconds (nfpm, trivial
+	// steps); "0s" would hide the difference between them.
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	d = d.Round(time.Second)
 	switch {
 	case d < time.Minute:
 		return fmt.Sprintf("%ds", int(d.Seconds()))

@@ -80,7 +80,7 @@ func TestPages(t *testing.T) {
 		notWant []string
 	}{
 		{"grid", "/", 200, []string{
-			`<th class="distro" colspan="3">debian</th>`, `<th class="distro" colspan="2">centos</th>`,
+			`<th class="distro" colspan="3" title="debian">debian</th>`, `<th class="distro" colspan="2" title="centos">centos</th>`,
 			`<th class="version" colspan="2" title="debian bookworm">bookworm</th>`,
 			`<a class="s-failure" title="opencore@debian/trixie/amd64: failure #6" href="/builds/6">`,
 			`<a class="s-running" title="opencore@debian/bookworm/amd64: running #11" href="/builds/11">`,
@@ -88,7 +88,7 @@ func TestPages(t *testing.T) {
 			`kiln-tools@debian/bookworm/amd64: never built" href="/builds?component=kiln-tools&amp;target=debian%2Fbookworm%2Famd64"`,
 			"config c0ffee012345",
 		}, nil},
-		{"grid distro filter", "/?distro=centos", 200, []string{`colspan="2">centos</th>`, `<option selected>centos</option>`}, []string{`>debian</th>`, "bookworm</th>"}},
+		{"grid distro filter", "/?distro=centos", 200, []string{`colspan="2" title="centos">centos</th>`, `<option selected>centos</option>`}, []string{`>debian</th>`, "bookworm</th>"}},
 		{"grid distro version arch", "/?distro=debian&version=bookworm&arch=arm64", 200, []string{`title="debian/bookworm/arm64"`, "3 components × 1 targets"}, []string{`title="debian/bookworm/amd64"`}},
 		{"grid component substring", "/?component=GRACE", 200, []string{">libgrace</a></th>", "1 components × 5 targets"}, []string{">opencore</a></th>"}},
 		{"grid status filter keeps matching rows, dims others", "/?status=failure", 200, []string{">opencore</a></th>", `class="s-success dim"`, `class="s-failure"`}, []string{">libgrace</a></th>"}},

@@ -199,6 +199,16 @@ func FilelistsFooter(b *bytes.Buffer) { b.WriteString("</filelists>\n") }
 
 func FilelistsPackage(b *bytes.Buffer, e Entry) {
 	p := e.Pkg
+	packageIdent(b, p)
+	for _, f := range p.RPM.Files {
+		fileElem(b, "  ", f)
+	}
+	b.WriteString("</package>\n")
+}
+
+// packageIdent opens a filelists.xml or other.xml <package> with the
+// identity both files key it by: the checksum, name, arch and version.
+func packageIdent(b *bytes.Buffer, p *pkgmeta.Package) {
 	b.WriteString("<package")
 	attr(b, "pkgid", p.SHA256)
 	attr(b, "name", p.Name)
@@ -206,10 +216,6 @@ func FilelistsPackage(b *bytes.Buffer, e Entry) {
 	b.WriteString(">\n  <version")
 	writeEVR(b, p)
 	b.WriteString("/>\n")
-	for _, f := range p.RPM.Files {
-		fileElem(b, "  ", f)
-	}
-	b.WriteString("</package>\n")
 }
 
 // OtherHeader, OtherPackage, OtherFooter write other.xml (changelogs).
@@ -221,13 +227,7 @@ func OtherFooter(b *bytes.Buffer) { b.WriteString("</otherdata>\n") }
 
 func OtherPackage(b *bytes.Buffer, e Entry) {
 	p := e.Pkg
-	b.WriteString("<package")
-	attr(b, "pkgid", p.SHA256)
-	attr(b, "name", p.Name)
-	attr(b, "arch", p.Arch)
-	b.WriteString(">\n  <version")
-	writeEVR(b, p)
-	b.WriteString("/>\n")
+	packageIdent(b, p)
 	// rpm keeps the newest entry first; other.xml lists oldest first.
 	for i := len(p.RPM.Changelog) - 1; i >= 0; i-- {
 		c := p.RPM.Changelog[i]
