@@ -95,16 +95,8 @@ func runPipeline(b *testing.B, n, workers, slots int) pipelineFigures {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	if err := m.Ready(ctx); err != nil {
-		b.Fatal(err)
-	}
+	ctx, stop := runMaster(b, m)
+	defer stop()
 	wctx, wcancel := context.WithCancel(ctx)
 	wdone := make(chan error, workers)
 	for i := range workers {

@@ -126,17 +126,7 @@ func newE2EFarm(t *testing.T, sleep string) *farm {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(e2eYAML, sleep, gitRepo(t, dir, "liba"), gitRepo(t, dir, "libb"), gitRepo(t, dir, "app"))
-	p := filepath.Join(dir, "farm.yaml")
-	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range []string{"w1", "w2", "w3"} {
-		if err := os.WriteFile(filepath.Join(dir, w+".token"), []byte("secret-"+w+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeOpsToken(t, dir)
-	return startFarm(t, dir, p)
+	return startFarm(t, dir, writeFarm(t, dir, cfg, "w1", "w2", "w3"))
 }
 
 // runWorker runs the real worker package in-process until the test ends
@@ -184,13 +174,8 @@ func (f *farm) waitConnected(names ...string) {
 
 func (f *farm) get(path string) (int, string) {
 	f.t.Helper()
-	resp, err := http.Get(f.url(path))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	req, _ := http.NewRequest("GET", f.url(path), nil)
+	return send(f.t, req)
 }
 
 func TestE2EChainOverTwoTargetsOnTaggedWorkers(t *testing.T) {

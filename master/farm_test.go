@@ -90,18 +90,39 @@ func writeFarmConfig(t *testing.T, dir string, o farmOpts) string {
 			o.gitDirs[i] = filepath.Join(dir, "src", []string{"liba", "libb", "app"}[i])
 		}
 	}
-	for _, w := range []string{"w1", "w2", "w3"} {
-		if err := os.WriteFile(filepath.Join(dir, w+".token"), []byte("secret-"+w+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+	return writeFarm(t, dir, fmt.Sprintf(farmYAML, o.heartbeatTimeout, o.gitDirs[0], o.gitDirs[1], o.gitDirs[2]), "w1", "w2", "w3")
+}
+
+// writeFarm lays out a farm's config directory: cfg as farm.yaml, whose
+// path it returns, with the credentials files of the named workers and of
+// user ops beside it.
+func writeFarm(t *testing.T, dir, cfg string, workers ...string) string {
+	t.Helper()
+	for _, w := range workers {
+		token(t, dir, w)
 	}
 	writeOpsToken(t, dir)
 	p := filepath.Join(dir, "farm.yaml")
-	cfg := fmt.Sprintf(farmYAML, o.heartbeatTimeout, o.gitDirs[0], o.gitDirs[1], o.gitDirs[2])
-	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+	writeFile(t, p, cfg)
+	return p
+}
+
+// token writes a worker's credentials file (the token runWorker sends) and
+// returns its path.
+func token(t *testing.T, dir, worker string) string {
+	t.Helper()
+	p := filepath.Join(dir, worker+".token")
+	if err := os.WriteFile(p, []byte("secret-"+worker+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func writeFile(t *testing.T, p, content string) {
+	t.Helper()
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func newFarm(t *testing.T, o farmOpts) *farm {
@@ -158,6 +179,21 @@ func (f *farm) start() {
 	f.t.Cleanup(f.stop)
 }
 
+// runMaster runs m under the returned context until stop is called and
+// returns once m is ready, for tests that need a master outside a farm.
+func runMaster(tb testing.TB, m *master.Master) (ctx context.Context, stop func()) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	stop = func() { cancel(); <-done }
+	if err := m.Ready(ctx); err != nil {
+		stop()
+		tb.Fatal(err)
+	}
+	return ctx, stop
+}
+
 // stop shuts the master down and waits; safe to call twice.
 func (f *farm) stop() {
 	if f.cancel == nil {
@@ -195,6 +231,19 @@ func (f *farm) call(method, path string, body any, out any) int {
 		}
 	}
 	return resp.StatusCode
+}
+
+// send does req anonymously, as hooks and browsers do, and returns the
+// status and body; call is the way in as user ops.
+func send(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func (f *farm) force(component string) *api.ForceResult {

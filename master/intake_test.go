@@ -8,10 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -46,24 +44,6 @@ repos:
   channels:
     - {name: dev, key: demo}
 `
-
-// token writes a worker's credentials file (the token runWorker sends) and
-// returns its path.
-func token(t *testing.T, dir, worker string) string {
-	t.Helper()
-	p := filepath.Join(dir, worker+".token")
-	if err := os.WriteFile(p, []byte("secret-"+worker+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func writeFile(t *testing.T, p, content string) {
-	t.Helper()
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // servedRepo is a git repository served over smart HTTP on loopback with a
 // VERSION file committed on main.
@@ -126,13 +106,7 @@ func (f *farm) githubPush(secret, delivery, repoURL, rev string) (int, string) {
 	if secret != "" {
 		req.Header.Set("X-Hub-Signature-256", sign(secret, body))
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return send(f.t, req)
 }
 
 func TestSignedGitHubPushBuildsAndReplaysMakeOneChange(t *testing.T) {
@@ -437,14 +411,8 @@ func TestConfigRepositoryOutageKeepsLastGoodConfig(t *testing.T) {
 		if tc.sig != "" {
 			req.Header.Set("X-Kiln-Signature", tc.sig)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.want {
-			t.Errorf("/hooks/config signed=%v: HTTP %d %s, want %d", tc.sig != "", resp.StatusCode, b, tc.want)
+		if code, b := send(t, req); code != tc.want {
+			t.Errorf("/hooks/config signed=%v: HTTP %d %s, want %d", tc.sig != "", code, b, tc.want)
 		}
 	}
 	if st := f.m.ConfigStatus(); st.Commit != v2 || st.Error != nil {

@@ -99,20 +99,9 @@ func TestOtherRoutesShareTheMastersMux(t *testing.T) {
 	}
 	m.Mux().HandleFunc("GET /hooks/ping", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "pong") })
 	f := &farm{t: t, dir: dir, m: m}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	if err := m.Ready(ctx); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get(f.url("/hooks/ping"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(body) != "pong" {
+	_, stop := runMaster(t, m)
+	defer stop()
+	if _, body := f.get("/hooks/ping"); body != "pong" {
 		t.Errorf("/hooks/ping = %q", body)
 	}
 	if code := f.call("GET", "/api/v1/workers", nil, nil); code != http.StatusOK {

@@ -49,13 +49,8 @@ func BenchmarkConfigReload(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	if err := m.Ready(ctx); err != nil {
-		b.Fatal(err)
-	}
+	ctx, stop := runMaster(b, m)
+	defer stop()
 	queue100(b, m, mx)
 
 	// reload commits what edit writes (not timed) and times the reload.

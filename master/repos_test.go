@@ -132,14 +132,7 @@ func TestReposPublishBeforeDependentsAndRealClients(t *testing.T) {
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(reposYAML, nfpmRepo(t, dir, "libgrace", "${arch}", ""), nfpmRepo(t, dir, "opencore", "${arch}", "libgrace"),
 		nfpmRepo(t, dir, "badarch", "arm64", ""))
-	config := filepath.Join(dir, "farm.yaml")
-	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "w1.token"), []byte("secret-w1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	writeOpsToken(t, dir)
+	config := writeFarm(t, dir, cfg, "w1")
 	pubKey := startSigner(t, filepath.Join(dir, "data"), "farmkey")
 	f := startFarm(t, dir, config)
 
@@ -470,14 +463,7 @@ repos:
   channels:
     - {name: dev, key: farmkey}
 `, nfpmRepo(t, dir, "libgrace", "${arch}", ""))
-	config := filepath.Join(dir, "farm.yaml")
-	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "w1.token"), []byte("secret-w1\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	writeOpsToken(t, dir)
+	config := writeFarm(t, dir, cfg, "w1")
 	startSigner(t, filepath.Join(dir, "data"), "farmkey")
 	f := startFarm(t, dir, config)
 	f.runWorker("w1", 1)

@@ -131,13 +131,8 @@ func TestExternalNATSCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	if err := m.Ready(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, stop := runMaster(t, m)
+	defer stop()
 	if _, err := os.Stat(filepath.Join(dir, "data", "nats")); !os.IsNotExist(err) {
 		t.Errorf("an external cluster must not get an embedded server's store: %v", err)
 	}

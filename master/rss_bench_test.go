@@ -75,14 +75,9 @@ func startLargeHistory(b *testing.B, n int) largeHistory {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	stop := sync.OnceFunc(func() { cancel(); <-done })
+	_, stop := runMaster(b, m)
+	stop = sync.OnceFunc(stop)
 	b.Cleanup(stop)
-	if err := m.Ready(ctx); err != nil {
-		b.Fatal(err)
-	}
 	start := time.Now()
 	fillHistory(b, m, mx, n)
 	return largeHistory{cfg: cfg, mx: mx, m: m, fill: time.Since(start), stop: stop}

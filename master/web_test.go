@@ -99,15 +99,7 @@ func newWebFarm(t *testing.T, public bool) (f *farm, feed func(string), stop fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := filepath.Join(dir, "farm.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, webYAML, public, ctl, src, hash), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "w1.token"), []byte("secret-w1"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	writeOpsToken(t, dir)
-	f = startFarm(t, dir, cfg)
+	f = startFarm(t, dir, writeFarm(t, dir, fmt.Sprintf(webYAML, public, ctl, src, hash), "w1"))
 	feed = func(line string) {
 		fh, err := os.OpenFile(filepath.Join(ctl, "feed"), os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {

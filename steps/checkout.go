@@ -94,13 +94,15 @@ func updateMirror(ctx context.Context, env *Env, url string) (path string, unloc
 		return "", nil, fmt.Errorf("mirror cache: %w", err)
 	}
 	path = filepath.Join(root, hex.EncodeToString(sum[:12])+".git")
-	unlock, err = lockFile(ctx, path+".lock")
+	// Held in a local: every error return below sets the named unlock to
+	// nil, and the deferred release must still see the lock.
+	release, err := lockFile(ctx, path+".lock")
 	if err != nil {
 		return "", nil, err
 	}
 	defer func() {
 		if err != nil {
-			unlock()
+			release()
 		}
 	}()
 
@@ -120,7 +122,7 @@ func updateMirror(ctx context.Context, env *Env, url string) (path string, unloc
 		if err := os.Rename(tmp, path); err != nil {
 			return "", nil, fmt.Errorf("mirror install: %w", err)
 		}
-		return path, unlock, nil
+		return path, release, nil
 	}
 	if err != nil {
 		return "", nil, fmt.Errorf("mirror open: %w", err)
@@ -130,7 +132,7 @@ func updateMirror(ctx context.Context, env *Env, url string) (path string, unloc
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return "", nil, fmt.Errorf("mirror fetch %s: %w", url, err)
 	}
-	return path, unlock, nil
+	return path, release, nil
 }
 
 // lockFile takes an exclusive flock on path, giving up when ctx ends.

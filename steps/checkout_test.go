@@ -2,8 +2,10 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,5 +116,39 @@ func TestCheckout(t *testing.T) {
 
 	if _, out, err := run(protocol.Job{Revision: "0123456789abcdef0123456789abcdef01234567"}); err == nil {
 		t.Errorf("unknown revision checked out: %s", out.Summary)
+	}
+}
+
+// A fetch into an existing mirror can fail (the repository went away, the
+// network dropped); the build must fail with the reason and release the
+// mirror's lock, so the next build of that repository is not stuck behind it.
+func TestCheckoutFetchFailureReleasesTheMirror(t *testing.T) {
+	src := newGitRepo(t)
+	src.commit(map[string]string{"VERSION": "1.0\n"})
+	branch := src.branch()
+	cache := t.TempDir()
+	run := func(url string) (Outcome, error) {
+		env, _ := newTestEnv(t, protocol.Job{Git: url, Branch: branch})
+		env.CacheDir = cache
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return Checkout{}.Run(ctx, env, protocol.Step{Type: "checkout"})
+	}
+	if _, err := run(src.dir); err != nil {
+		t.Fatalf("first checkout: %v", err)
+	}
+	if err := os.RemoveAll(src.dir); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(src.dir)
+	if err == nil {
+		t.Fatalf("checkout of a removed repository succeeded: %s", out.Summary)
+	}
+	if !strings.Contains(out.Summary, "mirror fetch") {
+		t.Errorf("summary %q does not say the mirror fetch failed", out.Summary)
+	}
+	// Still failing, not blocked: the lock was released.
+	if _, err := run(src.dir); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second checkout after a failed fetch: %v, want a fetch error", err)
 	}
 }

@@ -120,6 +120,23 @@ func statusOf(p *Poller, url string) Status {
 	return Status{}
 }
 
+// servedRepo serves a new repository name.git over smart HTTP and returns
+// it, still without commits, and its URL.
+func servedRepo(t *testing.T, name string) (*gittest.Repo, string) {
+	t.Helper()
+	root := t.TempDir()
+	base := gittest.Serve(t, root)
+	return gittest.New(t, root, name+".git"), base + "/" + name + ".git"
+}
+
+// watch has p poll url for the one component of that name.
+func watch(t *testing.T, p *Poller, url, component string) {
+	t.Helper()
+	if err := p.Update([]Repo{{URL: url, Components: []hooks.Component{{Name: component, Repo: url}}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func newPoller(t *testing.T, o Options) *Poller {
 	t.Helper()
 	if o.Logger == nil {
@@ -133,12 +150,8 @@ func newPoller(t *testing.T, o Options) *Poller {
 }
 
 func TestPollerReportsEachNewCommit(t *testing.T) {
-	root := t.TempDir()
-	srv := httptest.NewServer(gittest.Handler(t, root))
-	defer srv.Close()
-	ws := gittest.New(t, root, "opencore.git")
+	ws, url := servedRepo(t, "opencore")
 	ws.Commit("main", "initial")
-	url := srv.URL + "/opencore.git"
 
 	const interval = 30 * time.Millisecond
 	col := &collector{}
@@ -180,19 +193,13 @@ func TestPollerReportsEachNewCommit(t *testing.T) {
 }
 
 func TestPollerPokeAndNotify(t *testing.T) {
-	root := t.TempDir()
-	srv := httptest.NewServer(gittest.Handler(t, root))
-	defer srv.Close()
-	ws := gittest.New(t, root, "libgrace.git")
+	ws, url := servedRepo(t, "libgrace")
 	ws.Commit("main", "initial")
-	url := srv.URL + "/libgrace.git"
 
 	col := &collector{}
 	// An hour between polls: anything seen below was asked for.
 	p := newPoller(t, Options{Sink: col.sink, Interval: time.Hour})
-	if err := p.Update([]Repo{{URL: url, Components: []hooks.Component{{Name: "libgrace", Repo: url}}}}); err != nil {
-		t.Fatal(err)
-	}
+	watch(t, p, url, "libgrace")
 	run(t, p)
 	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
 
@@ -211,35 +218,23 @@ func TestPollerPokeAndNotify(t *testing.T) {
 }
 
 func TestPollerFirstSightOption(t *testing.T) {
-	root := t.TempDir()
-	srv := httptest.NewServer(gittest.Handler(t, root))
-	defer srv.Close()
-	ws := gittest.New(t, root, "widget.git")
+	ws, url := servedRepo(t, "widget")
 	rev := ws.Commit("main", "initial")
-	url := srv.URL + "/widget.git"
 
 	col := &collector{}
 	p := newPoller(t, Options{Sink: col.sink, Interval: time.Hour, EmitOnFirstSight: true})
-	if err := p.Update([]Repo{{URL: url, Components: []hooks.Component{{Name: "widget", Repo: url}}}}); err != nil {
-		t.Fatal(err)
-	}
+	watch(t, p, url, "widget")
 	run(t, p)
 	col.expect(t, 50*time.Millisecond, summary{"widget", "main", "", rev, hooks.KindPoller})
 }
 
 func TestPollerSinkFailureRetries(t *testing.T) {
-	root := t.TempDir()
-	srv := httptest.NewServer(gittest.Handler(t, root))
-	defer srv.Close()
-	ws := gittest.New(t, root, "pkgtool.git")
+	ws, url := servedRepo(t, "pkgtool")
 	ws.Commit("main", "initial")
-	url := srv.URL + "/pkgtool.git"
 
 	col := &collector{}
 	p := newPoller(t, Options{Sink: col.sink, Interval: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, Jitter: -1})
-	if err := p.Update([]Repo{{URL: url, Components: []hooks.Component{{Name: "pkgtool", Repo: url}}}}); err != nil {
-		t.Fatal(err)
-	}
+	watch(t, p, url, "pkgtool")
 	run(t, p)
 	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
 
@@ -271,9 +266,7 @@ func TestPollerBacksOffAndRecovers(t *testing.T) {
 	const interval, maxBackoff = 20 * time.Millisecond, 160 * time.Millisecond
 	col := &collector{}
 	p := newPoller(t, Options{Sink: col.sink, Interval: interval, MaxBackoff: maxBackoff, Jitter: -1, Timeout: time.Second})
-	if err := p.Update([]Repo{{URL: url, Components: []hooks.Component{{Name: "legacy", Repo: url}}}}); err != nil {
-		t.Fatal(err)
-	}
+	watch(t, p, url, "legacy")
 	run(t, p)
 
 	seen := map[int]time.Duration{}
@@ -312,13 +305,12 @@ func TestPollerBacksOffAndRecovers(t *testing.T) {
 
 func TestPollerUpdate(t *testing.T) {
 	root := t.TempDir()
-	srv := httptest.NewServer(gittest.Handler(t, root))
-	defer srv.Close()
+	base := gittest.Serve(t, root)
 	a := gittest.New(t, root, "a.git")
 	a.Commit("main", "a")
 	b := gittest.New(t, root, "b.git")
 	b.Commit("main", "b")
-	urlA, urlB := srv.URL+"/a.git", srv.URL+"/b.git"
+	urlA, urlB := base+"/a.git", base+"/b.git"
 
 	const interval = 20 * time.Millisecond
 	col := &collector{}
@@ -401,15 +393,11 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestPollerSeed(t *testing.T) {
-	root := t.TempDir()
-	srv := httptest.NewServer(gittest.Handler(t, root))
-	defer srv.Close()
-	ws := gittest.New(t, root, "grace.git")
+	ws, url := servedRepo(t, "grace")
 	reported := ws.Commit("main", "reported by the old leader")
 	ws.Tag("v0.9")
 	missed := ws.Commit("main", "pushed during the failover")
 	ws.Commit("dev", "never reported")
-	url := srv.URL + "/grace.git"
 
 	col := &collector{}
 	var mu sync.Mutex
@@ -448,19 +436,16 @@ func TestPollerSeed(t *testing.T) {
 
 func TestPollerDefaultBranchFromHEAD(t *testing.T) {
 	root := t.TempDir()
-	srv := httptest.NewServer(gittest.Handler(t, root))
-	defer srv.Close()
+	base := gittest.Serve(t, root)
 	ws := gittest.NewHead(t, root, "trunky.git", "trunk")
 	ws.Commit("trunk", "initial")
 	ws.Commit("main", "a branch that is not the default here")
-	url := srv.URL + "/trunky.git"
+	url := base + "/trunky.git"
 
 	const interval = 20 * time.Millisecond
 	col := &collector{}
 	p := newPoller(t, Options{Sink: col.sink, Interval: interval, Jitter: -1})
-	if err := p.Update([]Repo{{URL: url, Components: []hooks.Component{{Name: "trunky", Repo: url}}}}); err != nil {
-		t.Fatal(err)
-	}
+	watch(t, p, url, "trunky")
 	run(t, p)
 	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 2 })
 

@@ -61,7 +61,11 @@ func newTestHandler(t *testing.T) (http.Handler, *testSource, *testActions) {
 
 func get(t *testing.T, h http.Handler, path string, cookies ...*http.Cookie) *httptest.ResponseRecorder {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, path, nil)
+	return serve(h, httptest.NewRequest(http.MethodGet, path, nil), cookies)
+}
+
+// serve runs req, with cookies as a browser would send them, through h.
+func serve(h http.Handler, req *http.Request, cookies []*http.Cookie) *httptest.ResponseRecorder {
 	for _, c := range cookies {
 		req.AddCookie(c)
 	}
@@ -225,12 +229,7 @@ func post(t *testing.T, h http.Handler, path string, form url.Values, cookies ..
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for _, c := range cookies {
-		req.AddCookie(c)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	return rec
+	return serve(h, req, cookies)
 }
 
 func TestLogin(t *testing.T) {
