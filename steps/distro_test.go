@@ -48,6 +48,37 @@ func runStep(t *testing.T, s Step, env *Env, with map[string]string) (Outcome, e
 	return s.Run(context.Background(), env, protocol.Step{With: with})
 }
 
+// failureCase is a build that must fail with a reason a person can act on.
+type failureCase struct {
+	name    string
+	fixture string
+	mutate  func(t *testing.T, ws string)
+	want    error
+	summary string // must appear in the step's summary, not only in the log
+}
+
+// runFailureCases runs step on each case's fixture and checks the error,
+// the summary and that nothing was left in dist/ for the upload step.
+func runFailureCases(t *testing.T, step Step, format, target string, cases []failureCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			env, log := fixtureEnv(t, tt.fixture, format, target)
+			tt.mutate(t, env.Workspace)
+			o, err := runStep(t, step, env, nil)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v\n%s", err, tt.want, log)
+			}
+			if !strings.Contains(o.Summary, tt.summary) {
+				t.Errorf("summary %q lacks %q", o.Summary, tt.summary)
+			}
+			if m, _ := filepath.Glob(filepath.Join(env.Workspace, "dist", "*")); len(m) > 0 {
+				t.Errorf("a failed build left files to upload: %v", m)
+			}
+		})
+	}
+}
+
 func TestDiagnosis(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -1,7 +1,6 @@
 package steps
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,34 +27,12 @@ func TestDpkg(t *testing.T) {
 // The reasons a person needs are in the summary, not only in the log.
 func TestDpkgFailureReasons(t *testing.T) {
 	needTools(t, "dpkg-buildpackage", "dh", "gcc")
-	tests := []struct {
-		name    string
-		fixture string
-		mutate  func(t *testing.T, ws string)
-		want    error
-		summary string
-	}{
+	runFailureCases(t, Dpkg{}, "apt", "debian/bookworm/amd64", []failureCase{
 		// libgreet-dev is not installed on the host: the program cannot build.
 		{"unmet build dependency", "greeter", func(*testing.T, string) {}, ErrBuildDeps, "libgreet-dev"},
 		{"compile error", "libgreet", func(t *testing.T, ws string) {
 			writeFile(t, filepath.Join(ws, "greet.c"), "#include \"greet.h\"\nconst char *greet(const char *n) { return n }\n")
 		}, ErrCompile, "greet.c:2:"},
 		{"no debian dir", "libgreet", func(t *testing.T, ws string) { rmAll(t, ws, "debian") }, ErrNoPackaging, "no debian/"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env, log := fixtureEnv(t, tt.fixture, "apt", "debian/bookworm/amd64")
-			tt.mutate(t, env.Workspace)
-			o, err := runStep(t, Dpkg{}, env, nil)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("err = %v, want %v\n%s", err, tt.want, log)
-			}
-			if !strings.Contains(o.Summary, tt.summary) {
-				t.Errorf("summary %q lacks %q", o.Summary, tt.summary)
-			}
-			if m, _ := filepath.Glob(filepath.Join(env.Workspace, "dist/*.deb")); len(m) > 0 {
-				t.Errorf("a failed build left packages to upload: %v", m)
-			}
-		})
-	}
+	})
 }

@@ -1,10 +1,8 @@
 package steps
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -24,13 +22,7 @@ func TestRPMBuild(t *testing.T) {
 
 func TestRPMBuildFailureReasons(t *testing.T) {
 	needTools(t, "rpmbuild", "rpmspec", "rpm", "gcc")
-	tests := []struct {
-		name    string
-		fixture string
-		mutate  func(t *testing.T, ws string)
-		want    error
-		summary string
-	}{
+	runFailureCases(t, RPMBuild{}, "yum", "centos/9/x86_64", []failureCase{
 		// No dev channel, so nothing provides libgreet-devel.
 		{"unmet build dependency", "greeter", func(*testing.T, string) {}, ErrBuildDeps, "libgreet-devel"},
 		{"compile error", "libgreet", func(t *testing.T, ws string) {
@@ -40,18 +32,5 @@ func TestRPMBuildFailureReasons(t *testing.T) {
 		{"bad spec", "libgreet", func(t *testing.T, ws string) {
 			writeFile(t, filepath.Join(ws, "libgreet.spec"), "Name: libgreet\nVersion 1.0\n")
 		}, ErrBadSpec, "Unknown tag"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env, log := fixtureEnv(t, tt.fixture, "yum", "centos/9/x86_64")
-			tt.mutate(t, env.Workspace)
-			o, err := runStep(t, RPMBuild{}, env, nil)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("err = %v, want %v\n%s", err, tt.want, log)
-			}
-			if !strings.Contains(o.Summary, tt.summary) {
-				t.Errorf("summary %q lacks %q", o.Summary, tt.summary)
-			}
-		})
-	}
+	})
 }
