@@ -303,6 +303,18 @@ func (s *webSource) ConfigStatus(context.Context) (web.ConfigStatus, error) {
 	return s.m.configStatus(), nil
 }
 
+// Pollers reads what GET /api/v1/pollers shows, so the page and kiln ctl
+// report the same pollers.
+func (s *webSource) Pollers(context.Context) ([]web.Poller, error) {
+	ps := s.m.Pollers()
+	out := make([]web.Poller, len(ps))
+	for i, p := range ps {
+		out[i] = web.Poller{URL: p.URL, Components: p.Components, Refs: p.Refs, LastPoll: p.LastPoll, NextPoll: p.NextPoll,
+			LastChange: p.LastChange, LastError: p.LastError, Failures: p.Failures}
+	}
+	return out, nil
+}
+
 // configStatus names the configuration the farm runs and, while the newest
 // one is refused, why, for the pages' banner.
 func (m *Master) configStatus() web.ConfigStatus {

@@ -30,3 +30,15 @@ func TestDuration(t *testing.T) {
 		})
 	}
 }
+
+func TestUntil(t *testing.T) {
+	now := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{{now.Add(90 * time.Second), "in 1m30s"}, {now, "due"}, {now.Add(-time.Second), "due"}} {
+		if got := until(tc.at, now); got != tc.want {
+			t.Errorf("until(now%+v) = %q, want %q", tc.at.Sub(now), got, tc.want)
+		}
+	}
+}

@@ -114,6 +114,7 @@ type changesView struct {
 	Component string
 	Changes   []Change
 	Pager     pager
+	Pollers   []Poller
 }
 
 func (s *server) changesPage(w http.ResponseWriter, r *http.Request) {
@@ -129,10 +130,21 @@ func (s *server) changesPage(w http.ResponseWriter, r *http.Request) {
 		s.sourceError(w, r, "the changes", err)
 		return
 	}
+	pollers, err := s.src.Pollers(r.Context())
+	if err != nil {
+		s.sourceError(w, r, "the pollers", err)
+		return
+	}
+	// A component's page answers "why has its change not arrived", so only
+	// the pollers that could bring it belong there.
+	if q.Component != "" {
+		pollers = slices.DeleteFunc(slices.Clone(pollers), func(p Poller) bool { return !slices.Contains(p.Components, q.Component) })
+	}
 	s.render(w, r, http.StatusOK, "changes", "changes", changesView{
 		Component: q.Component,
 		Changes:   page.Changes,
 		Pager:     newPager(r.URL.Query(), q.Offset, q.Limit, len(page.Changes), page.Total),
+		Pollers:   pollers,
 	})
 }
 

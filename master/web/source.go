@@ -80,6 +80,9 @@ type Source interface {
 	// ConfigStatus tells which config the farm runs and why a newer one was
 	// refused, if it was.
 	ConfigStatus(ctx context.Context) (ConfigStatus, error)
+	// Pollers returns the repositories the farm polls for new revisions;
+	// empty when polling is off or this master is not the one polling.
+	Pollers(ctx context.Context) ([]Poller, error)
 }
 
 // Actions is what logged-in users can ask of the farm. user is the name the
@@ -272,4 +275,19 @@ type ConfigStatus struct {
 	Error string
 	File  string
 	Line  int
+}
+
+// Poller is one repository polled for new revisions.
+type Poller struct {
+	URL        string
+	Components []string
+	// Refs is how many refs the poller knows the revision of.
+	Refs       int
+	LastPoll   time.Time
+	NextPoll   time.Time
+	LastChange time.Time
+	LastError  string
+	// Failures counts the polls that failed in a row; the poller backs off
+	// while it is above zero, which NextPoll already reflects.
+	Failures int
 }

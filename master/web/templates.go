@@ -22,6 +22,7 @@ var funcs = template.FuncMap{
 	},
 	"dur":       duration,
 	"ago":       ago,
+	"until":     until,
 	"size":      humanSize,
 	"short":     func(rev string) string { return rev[:min(len(rev), 12)] },
 	"firstLine": func(s string) string { first, _, _ := strings.Cut(s, "\n"); return first },
@@ -92,6 +93,15 @@ func ago(t, now time.Time) string {
 		return "never"
 	}
 	return duration(t, now, now) + " ago"
+}
+
+// until is how soon something scheduled happens; "due" once its time has
+// passed, since the poller may be a moment late picking it up.
+func until(t, now time.Time) string {
+	if !t.After(now) {
+		return "due"
+	}
+	return "in " + duration(now, t, now)
 }
 
 func humanSize(n int64) string {

@@ -25,6 +25,7 @@ type testSource struct {
 	changes    []Change
 	repos      []Repository
 	config     ConfigStatus
+	pollers    []Poller
 	followers  sync.WaitGroup
 }
 
@@ -214,6 +215,12 @@ func (s *testSource) ConfigStatus(ctx context.Context) (ConfigStatus, error) {
 	return s.config, nil
 }
 
+func (s *testSource) Pollers(ctx context.Context) ([]Poller, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.pollers), nil
+}
+
 // actionCall is one call the recorder saw.
 type actionCall struct {
 	Op, User, Component, Target, Rev string
@@ -337,6 +344,11 @@ func smallFarm() *testSource {
 		{Channel: "stable", Target: "debian/bookworm/amd64", Published: t0, Packages: []Package{{Name: "libgrace1", Version: "1.3-1", Arch: "amd64"}}},
 	}
 	s.config = ConfigStatus{Commit: "c0ffee0123456789", LoadedAt: t0}
+	s.pollers = []Poller{
+		{URL: "https://git.example.org/libgrace.git", Components: []string{"libgrace", "kiln-tools"}, Refs: 3, LastPoll: testNow.Add(-20 * time.Second), NextPoll: testNow.Add(40 * time.Second), LastChange: t0},
+		{URL: "https://git.example.org/opencore.git", Components: []string{"opencore"}, LastPoll: testNow.Add(-5 * time.Second), NextPoll: testNow.Add(4 * time.Minute),
+			LastError: "ls-remote: <script>alert('poll')</script>", Failures: 3},
+	}
 	return s
 }
 

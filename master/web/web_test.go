@@ -119,6 +119,14 @@ func TestPages(t *testing.T) {
 		{"workers", "/workers", 200, []string{"w-deb-1", "connected", "lost", "1/4", "debian amd64 pbuilder", "3s ago", "10m00s ago"}, nil},
 		{"changes", "/changes", 200, []string{"initial import", "<summary>fix parser &lt;script&gt;alert(&#39;msg&#39;)&lt;/script&gt;</summary>", "&lt;b&gt;tags&lt;/b&gt;", "2 in all"}, []string{"<script>alert", "\x1b"}},
 		{"changes filtered", "/changes?component=libgrace", 200, []string{"initial import", "1 in all"}, []string{"fix parser"}},
+		{"changes pollers", "/changes", 200, []string{
+			"Pollers <small>(2)</small>", "<td><code>https://git.example.org/libgrace.git</code></td>",
+			`<a href="/changes?component=libgrace">libgrace</a> <a href="/changes?component=kiln-tools">kiln-tools</a>`,
+			">20s ago</time>", ">in 40s</time>", ">in 4m00s</time>", "3 in a row, backing off",
+			"ls-remote: &lt;script&gt;alert(&#39;poll&#39;)&lt;/script&gt;",
+		}, []string{"<script>alert", "no pollers"}},
+		{"changes pollers of one component", "/changes?component=opencore", 200, []string{"Pollers <small>(1)</small>", "opencore.git"}, []string{"libgrace.git"}},
+		{"changes component nobody polls", "/changes?component=zzz", 200, []string{"no poller watches zzz: its changes arrive by webhook or force"}, nil},
 		{"changes bad limit", "/changes?limit=1000", 400, []string{"bad query parameter limit"}, nil},
 		{"repos", "/repos", 200, []string{`<h2 id="channel-dev">dev</h2>`, `<h2 id="channel-stable">stable</h2>`, "libgrace1 <code>1.4-2</code>"}, nil},
 		{"login form", "/login", 200, []string{`name="csrf"`, `type="password"`}, nil},
@@ -157,6 +165,15 @@ func TestConfigErrorBanner(t *testing.T) {
 	body := get(t, h, "/workers").Body.String()
 	if !strings.Contains(body, "New configuration refused at <code>farm.yaml:42</code>: unknown field &#34;onlyy&#34;. Running the last good one (c0ffee012345).") {
 		t.Errorf("config banner missing:\n%s", body)
+	}
+}
+
+func TestChangesWithoutPollers(t *testing.T) {
+	src := smallFarm()
+	src.pollers = nil
+	body := get(t, New(testOptions(src, nil)), "/changes").Body.String()
+	if !strings.Contains(body, "no pollers: changes arrive by webhook or force") {
+		t.Errorf("no empty state in\n%s", body)
 	}
 }
 
