@@ -133,14 +133,7 @@ func newE2EFarm(t *testing.T, sleep string) *farm {
 // (or stop is called).
 func (f *farm) runWorker(name string, slots int, tags ...string) (stop func()) {
 	f.t.Helper()
-	w, err := worker.New(worker.Config{Name: name, NATSURL: "nats://" + f.natsAddr, Token: "secret-" + name, Tags: tags, Slots: slots,
-		WorkDir: filepath.Join(f.dir, "work-"+name), HeartbeatInterval: 200 * time.Millisecond, Logger: testLogger(f.t)})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
+	cancel, done := f.startWorker(name, "nats://"+f.natsAddr, slots, tags...)
 	stopped := false
 	stop = func() {
 		if stopped {
@@ -154,6 +147,27 @@ func (f *farm) runWorker(name string, slots int, tags ...string) (stop func()) {
 	}
 	f.t.Cleanup(stop)
 	return stop
+}
+
+// startWorker runs one process of the real worker package in-process,
+// connecting to url, for tests that look at how its Run ends.
+func (f *farm) startWorker(name, url string, slots int, tags ...string) (cancel context.CancelFunc, done <-chan error) {
+	f.t.Helper()
+	// Each process its own workspace: a new worker clears what it finds.
+	dir, err := os.MkdirTemp(f.dir, "work-"+name+"-")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	w, err := worker.New(worker.Config{Name: name, NATSURL: url, Token: "secret-" + name, Tags: tags, Slots: slots,
+		WorkDir: dir, HeartbeatInterval: 200 * time.Millisecond, Logger: testLogger(f.t)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.t.Cleanup(cancel)
+	ran := make(chan error, 1)
+	go func() { ran <- w.Run(ctx) }()
+	return cancel, ran
 }
 
 func (f *farm) waitConnected(names ...string) {

@@ -49,7 +49,11 @@ func (m *Master) handleWorkerMsg(ctx context.Context, msg *nats.Msg) {
 				return
 			}
 			reply = r
-			log.Info("worker connected", "tags", h.Tags, "slots", h.Slots, "running", len(h.Running), "cancel", len(reply.Cancel))
+			if reply.OK {
+				log.Info("worker connected", "tags", h.Tags, "slots", h.Slots, "running", len(h.Running), "cancel", len(reply.Cancel))
+			} else {
+				log.Warn("refused worker", "reason", reply.Error, "instance", h.Instance)
+			}
 		}
 		respond(msg, reply)
 	case "heartbeat":

@@ -84,6 +84,10 @@ type Hello struct {
 	Tags        []string `json:"tags"`
 	Slots       int      `json:"slots"`
 	Running     []string `json:"running"` // builds the worker is running now
+	// Instance is random per worker process, so the master can tell a
+	// reconnect from a second process started under the same name. Empty
+	// from workers that predate it.
+	Instance string `json:"instance"`
 }
 
 // HelloReply accepts or refuses a worker.
@@ -93,6 +97,9 @@ type HelloReply struct {
 	Error             string        `json:"error,omitempty"`
 	HeartbeatInterval time.Duration `json:"heartbeat_interval"`
 	Cancel            []string      `json:"cancel,omitempty"` // running builds the master gave away
+	// Duplicate says another process holds the worker's name: retrying
+	// cannot help, so the worker stops.
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // Heartbeat is published by a worker every HeartbeatInterval.
@@ -103,6 +110,7 @@ type Heartbeat struct {
 	Free     int       `json:"free"`
 	Draining bool      `json:"draining"`
 	Time     time.Time `json:"time"`
+	Instance string    `json:"instance"` // as in Hello
 }
 
 // Step is one resolved step of a job.

@@ -25,6 +25,15 @@ const (
 )
 
 func (w *Worker) onJob(m *nats.Msg) {
+	// Until the master has accepted this process, a job on the worker's
+	// subject may be meant for another process of the same name: a refused
+	// process stays silent and leaves the answer to that one.
+	select {
+	case <-w.admitted:
+	case <-w.base.Done():
+		w.log.Debug("job ignored: the worker is stopping")
+		return
+	}
 	var job protocol.Job
 	if err := protocol.Decode(m.Data, &job); err != nil {
 		w.log.Warn("dropping malformed job", "err", err)

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,14 +22,20 @@ type Worker struct {
 	cfg  Config
 	log  *slog.Logger
 	tags []string
+	// instance tells this process apart from another started under the
+	// same name; it survives reconnects, so the master knows them as such.
+	instance string
 
 	nc *nats.Conn
 	js jetstream.JetStream
 	// base is Run's context, the parent of every build and report; set
-	// before the first subscription delivers a job.
+	// before the first subscription delivers a job. stop ends it early.
 	base context.Context
+	stop context.CancelCauseFunc
 
 	hello            chan struct{} // a (re)connect asks for a fresh Hello
+	admitted         chan struct{} // closed once the master accepted a Hello
+	admit            sync.Once
 	heartbeatChanged chan struct{} // the master set another interval
 
 	mu        sync.Mutex
@@ -47,6 +54,10 @@ type Worker struct {
 // ErrAuth is returned by Run when the NATS server refuses the worker's
 // credentials or permissions: retrying will not help, the operator must.
 var ErrAuth = errors.New("master refused the worker's credentials")
+
+// ErrDuplicate is returned by Run when the master refuses the worker because
+// another process is connected under its name.
+var ErrDuplicate = errors.New("duplicate worker")
 
 // New checks cfg and detects the host's tags; it does not connect.
 func New(cfg Config) (*Worker, error) {
@@ -74,7 +85,9 @@ func New(cfg Config) (*Worker, error) {
 		cfg:              cfg,
 		log:              log,
 		tags:             mergeTags(detected, cfg.Tags),
+		instance:         rand.Text(),
 		hello:            make(chan struct{}, 1),
+		admitted:         make(chan struct{}),
 		heartbeatChanged: make(chan struct{}, 1),
 		builds:           map[string]*build{},
 		heartbeat:        cfg.HeartbeatInterval,
@@ -111,6 +124,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.running = true
 	w.mu.Unlock()
 
+	ctx, w.stop = context.WithCancelCause(ctx)
 	w.base = ctx
 	if err := w.connect(ctx); errors.Is(err, errDrainedOffline) {
 		w.log.Info("stopped before reaching the master")
@@ -150,6 +164,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.log.Warn("flush before exit", "err", err)
 	}
 	w.log.Info("stopped")
+	if err := context.Cause(ctx); errors.Is(err, ErrDuplicate) {
+		return err
+	}
 	return nil
 }
 
@@ -208,7 +225,7 @@ func (w *Worker) sayHello(ctx context.Context) {
 		w.mu.Unlock()
 		hello := protocol.Hello{
 			V: protocol.Version, Worker: w.cfg.Name, KilnVersion: w.cfg.Version,
-			Tags: w.tags, Slots: w.cfg.Slots, Running: w.runningIDs(),
+			Tags: w.tags, Slots: w.cfg.Slots, Running: w.runningIDs(), Instance: w.instance,
 		}
 		if draining {
 			hello.Slots = 0
@@ -217,8 +234,14 @@ func (w *Worker) sayHello(ctx context.Context) {
 		if err := w.request(ctx, protocol.HelloSubject(w.cfg.Name), hello, &reply); err != nil {
 			return
 		}
+		if reply.Duplicate {
+			w.log.Error("master refused hello: stopping", "err", reply.Error, "instance", w.instance)
+			w.stop(fmt.Errorf("%w: %s", ErrDuplicate, reply.Error))
+			return
+		}
 		if reply.OK {
 			w.log.Info("master accepted hello", "running", hello.Running, "cancel", reply.Cancel)
+			w.admit.Do(func() { close(w.admitted) })
 			w.mu.Lock()
 			changed := reply.HeartbeatInterval > 0 && reply.HeartbeatInterval != w.heartbeat
 			if changed {
@@ -264,7 +287,7 @@ func (w *Worker) heartbeatLoop(ctx context.Context) {
 		w.mu.Lock()
 		hb := protocol.Heartbeat{
 			V: protocol.Version, Worker: w.cfg.Name, Free: w.cfg.Slots - len(w.builds),
-			Draining: w.draining, Time: time.Now().UTC(),
+			Draining: w.draining, Time: time.Now().UTC(), Instance: w.instance,
 		}
 		w.mu.Unlock()
 		hb.Running = w.runningIDs()

@@ -59,6 +59,7 @@ type live struct {
 	connected bool
 	draining  bool
 	lastSeen  time.Time
+	instance  string // of the process last admitted by Hello; empty: unknown
 }
 
 // WorkerStatus is a worker as operators see it.
@@ -364,7 +365,12 @@ func (s *Scheduler) lose(ctx context.Context, worker string, keep map[int64]bool
 // Hello admits a (re)connecting worker. Builds it reports that the master
 // gave away are to be cancelled; builds the master thinks it runs but it
 // does not report are lost.
+// A second process under a live worker's name is refused: both would take
+// the same jobs.
 func (s *Scheduler) Hello(ctx context.Context, h protocol.Hello, configuredSlots int) (protocol.HelloReply, error) {
+	if err := s.claim(h.Worker, h.Instance); err != nil {
+		return protocol.HelloReply{V: protocol.Version, Error: err.Error(), Duplicate: true}, nil
+	}
 	rec := state.WorkerRecord{Name: h.Worker, Tags: slices.Clone(h.Tags), Slots: h.Slots, KilnVersion: h.KilnVersion, Protocol: h.V, LastHello: time.Now()}
 	if rec.Slots <= 0 {
 		rec.Slots = max(configuredSlots, 1)
@@ -388,6 +394,29 @@ func (s *Scheduler) Hello(ctx context.Context, h protocol.Hello, configuredSlots
 	s.lose(ctx, h.Worker, keep, fmt.Sprintf("worker %s reconnected without it", h.Worker))
 	s.Wake()
 	return reply, nil
+}
+
+// claim makes instance the worker's current process unless another one has
+// been heard from within the heartbeat timeout. Empty instances come from
+// older workers and are let in as before.
+func (s *Scheduler) claim(name, instance string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.workers[name]
+	if !ok {
+		s.workers[name] = &live{tags: map[string]bool{}, lastSeen: time.Now(), instance: instance}
+		return nil
+	}
+	if s.foreign(w, instance) && time.Since(w.lastSeen) <= s.o.HeartbeatTimeout {
+		return fmt.Errorf("worker %s is already connected from another process (instance %s); stop it or use another name", name, w.instance)
+	}
+	w.instance = instance
+	return nil
+}
+
+// foreign reports whether instance is known not to be w's current process.
+func (s *Scheduler) foreign(w *live, instance string) bool {
+	return instance != "" && w.instance != "" && instance != w.instance
 }
 
 func (s *Scheduler) heartbeatInterval() time.Duration {
@@ -420,6 +449,12 @@ func (s *Scheduler) Heartbeat(hb protocol.Heartbeat) []string {
 	}
 	s.mu.Lock()
 	w, ok := s.workers[hb.Worker]
+	if ok && s.foreign(w, hb.Instance) {
+		// A process the master refused, or one superseded after going
+		// silent: its word on liveness and builds is not this worker's.
+		s.mu.Unlock()
+		return nil
+	}
 	wasFree := ok && w.connected && !w.draining
 	s.mu.Unlock()
 	s.observe(hb.Worker, rec.Tags, rec.Slots, hb.Draining)
