@@ -215,6 +215,16 @@ func chainBuilders(t *testing.T, target repo.Target, kind string) []*builders.Bu
 
 // build runs one builder's steps as a worker would, the checkout replaced
 // by a copy of the fixture, and returns the uploaded artifacts.
+// setPbuilderOptions gives b's pbuilder step its options: the tests point
+// it at this machine's reachable mirror, which the config cannot know.
+func setPbuilderOptions(b *builders.Builder, with map[string]string) {
+	for i := range b.Steps {
+		if b.Steps[i].Type == "pbuilder" {
+			b.Steps[i].With = with
+		}
+	}
+}
+
 func build(t *testing.T, b *builders.Builder, f *farm) []steps.File {
 	t.Helper()
 	artifacts, step, o, err := tryBuild(t, b, f)
@@ -304,11 +314,7 @@ func TestPbuilderChain(t *testing.T) {
 	f := newFarm(t, target)
 	chain := chainBuilders(t, target, "pbuilder")
 	for _, b := range chain {
-		for i := range b.Steps {
-			if b.Steps[i].Type == "pbuilder" {
-				b.Steps[i].With = map[string]string{"mirror": mirror}
-			}
-		}
+		setPbuilderOptions(b, map[string]string{"mirror": mirror})
 	}
 	start := time.Now()
 	for _, b := range chain {
@@ -361,11 +367,7 @@ func TestPbuilderBaseUpdate(t *testing.T) {
 	mirror := debianMirror(t, target.Version)
 	f := newFarm(t, target)
 	libgreet := chainBuilders(t, target, "pbuilder")[0]
-	for i := range libgreet.Steps {
-		if libgreet.Steps[i].Type == "pbuilder" {
-			libgreet.Steps[i].With = map[string]string{"mirror": mirror, "max_age": "1s"}
-		}
-	}
+	setPbuilderOptions(libgreet, map[string]string{"mirror": mirror, "max_age": "1s"})
 	base := filepath.Join(cacheDir(), "pbuilder", "debian-bookworm-amd64", "base.tgz")
 	before, err := os.Stat(base)
 	if err != nil {
@@ -397,11 +399,7 @@ func TestPbuilderUnmetBuildDependency(t *testing.T) {
 	mirror := debianMirror(t, target.Version)
 	f := newFarm(t, target)
 	greeter := chainBuilders(t, target, "pbuilder")[1]
-	for i := range greeter.Steps {
-		if greeter.Steps[i].Type == "pbuilder" {
-			greeter.Steps[i].With = map[string]string{"mirror": mirror}
-		}
-	}
+	setPbuilderOptions(greeter, map[string]string{"mirror": mirror})
 	artifacts, step, o, err := tryBuild(t, greeter, f)
 	if !errors.Is(err, steps.ErrBuildDeps) || step != "pbuilder" || !strings.Contains(o.Summary, "libgreet-dev") {
 		t.Fatalf("step %s: %v (summary %q), want the pbuilder step to fail on libgreet-dev", step, err, o.Summary)
