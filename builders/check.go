@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-build/kiln/protocol"
 )
 
 // checker validates a config and collects every problem with its position.
@@ -209,10 +211,12 @@ func (c *checker) steps(base string, steps []Step) {
 		switch {
 		case s.Type == "":
 			c.errorf(p, "e.g. type: shell", "step has no type (and no use:)")
-		case !slices.Contains(stepTypes, s.Type):
-			hint := suggest(s.Type, stepTypes)
+		case !slices.Contains(protocol.StepTypes, s.Type):
+			// Workers implement exactly protocol.StepTypes: anything else
+			// would pass here only to fail on the worker.
+			hint := suggest(s.Type, protocol.StepTypes)
 			if hint == "" {
-				hint = "one of " + strings.Join(stepTypes, ", ")
+				hint = "one of " + strings.Join(protocol.StepTypes, ", ")
 			}
 			c.errorf(p+".type", hint, "unknown step type %q", s.Type)
 		}

@@ -1,6 +1,8 @@
 package builders
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -45,9 +47,8 @@ var kinds = map[string]kind{
 	"rpmbuild": {format: FormatYum, tool: "rpmbuild", steps: []string{"checkout", "rpmbuild", "upload"}},
 }
 
-var kindNames = []string{"dpkg", "mock", "nfpm", "pbuilder", "rpmbuild", "shell"}
-
-var stepTypes = []string{"checkout", "dpkg", "lintian", "mock", "nfpm", "pbuilder", "rpmbuild", "rpmlint", "shell", "sign", "source", "upload"}
+// kindNames is derived so a kind added to kinds is offered in hints too.
+var kindNames = slices.Sorted(maps.Keys(kinds))
 
 var rebuildPolicies = []string{RebuildDirect, RebuildNone, RebuildTransitive}
 

@@ -2,14 +2,12 @@ package builders
 
 import (
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+	"github.com/kiln-build/kiln/internal/kilntest"
+)
 
 // TestErrorGolden loads every bad config under testdata/errors (and the
 // conflicting config directory) and compares the full error report with its
@@ -36,24 +34,7 @@ func TestErrorGolden(t *testing.T) {
 					t.Errorf("error without position: %v", e)
 				}
 			}
-			checkGolden(t, strings.TrimSuffix(path, ".yaml")+".golden", err.Error()+"\n")
+			kilntest.Golden(t, strings.TrimSuffix(path, ".yaml")+".golden", []byte(err.Error()+"\n"))
 		})
-	}
-}
-
-func checkGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs (go test -update rewrites it)\n--- got\n%s--- want\n%s", path, got, want)
 	}
 }

@@ -94,7 +94,7 @@ type Component struct {
 type Step struct {
 	Name         string            `yaml:"name"` // default: the type, numbered when repeated (shell, shell-2)
 	Use          string            `yaml:"use"`
-	Type         string            `yaml:"type"` // checkout, shell, nfpm, upload, source, pbuilder, mock, rpmbuild, dpkg, lintian, rpmlint, sign
+	Type         string            `yaml:"type"` // one of protocol.StepTypes
 	Command      []string          `yaml:"command"`
 	Script       string            `yaml:"script"`
 	Env          map[string]string `yaml:"env"`

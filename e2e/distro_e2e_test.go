@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/builders"
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/protocol"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
@@ -45,22 +46,12 @@ func cacheDir() string {
 	return "/var/cache/kiln-e2e"
 }
 
+// needTools skips (fails under CI) unless the tools are installed and the
+// test runs as root, which pbuilder and rpm --root need.
 func needTools(t *testing.T, names ...string) {
 	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required under CI: %v", n, err)
-			}
-			t.Skipf("%s not installed (run scripts/deps.sh e2e): %v", n, err)
-		}
-	}
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the distribution e2e tests run pbuilder and rpm --root: run them as root")
-		}
-		t.Skip("the distribution e2e tests run pbuilder and rpm --root: run them as root")
-	}
+	kilntest.NeedTool(t, names...)
+	kilntest.NeedRoot(t, "the distribution e2e tests run pbuilder and rpm --root")
 }
 
 // agentSigner is the repository's view of the real signing agent.

@@ -16,9 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 // farmConfig is the whole farm: the chain on debian/bookworm/amd64 with
@@ -183,21 +181,7 @@ func gitFixture(t *testing.T, dir, name string) string {
 	if out, err := exec.Command("cp", "-a", filepath.Join("..", "steps", "testdata", name)+"/.", p).CombinedOutput(); err != nil {
 		t.Fatalf("copy fixture: %v\n%s", err, out)
 	}
-	r, err := git.PlainInitWithOptions(p, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wt, err := r.Worktree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
-		t.Fatal(err)
-	}
-	sig := &object.Signature{Name: "Kiln Tests", Email: "test@kiln.invalid", When: time.Now()}
-	if _, err := wt.Commit(name+" 1.0", &git.CommitOptions{Author: sig}); err != nil {
-		t.Fatal(err)
-	}
+	kilntest.GitRepo(t, kilntest.GitAt(p)).Commit("main", name+" 1.0")
 	return p
 }
 

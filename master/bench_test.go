@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/master"
-	"github.com/kiln-build/kiln/master/state"
+	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/protocol"
 	"github.com/kiln-build/kiln/worker"
 )
@@ -116,21 +116,21 @@ func runPipeline(b *testing.B, n, workers, slots int) pipelineFigures {
 	waitWorkers(b, m, workers)
 
 	b.StartTimer()
-	res, err := m.Force(ctx, apiForce("root"))
+	res, err := m.API().Force(ctx, apiForce("root"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	for {
-		_, open := m.Builds(state.Filter{Buildset: res.Buildset, Status: protocol.StatusPending, Limit: 1})
-		_, running := m.Builds(state.Filter{Buildset: res.Buildset, Status: protocol.StatusRunning, Limit: 1})
+		_, open := m.API().Builds(api.BuildFilter{Buildset: res.Buildset, Status: protocol.StatusPending, Limit: 1})
+		_, running := m.API().Builds(api.BuildFilter{Buildset: res.Buildset, Status: protocol.StatusRunning, Limit: 1})
 		if open+running == 0 {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	b.StopTimer()
-	builds, _ := m.Builds(state.Filter{Buildset: res.Buildset})
-	change, err := m.Change(res.Change)
+	builds, _ := m.API().Builds(api.BuildFilter{Buildset: res.Buildset})
+	change, err := m.API().Change(res.Change)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func waitWorkers(b *testing.B, m *master.Master, n int) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		connected := 0
-		for _, w := range m.Workers() {
+		for _, w := range m.API().Workers() {
 			if w.Connected {
 				connected++
 			}
@@ -160,7 +160,7 @@ func waitWorkers(b *testing.B, m *master.Master, n int) {
 // build is dispatchable when its dependencies have ended and one of its
 // worker's slots is free; dispatch latency runs from then to its first step
 // starting. Slots are replayed per worker in assignment order.
-func figures(b *testing.B, change *state.Change, builds []*state.Build, slots int) pipelineFigures {
+func figures(b *testing.B, change *api.Change, builds []*api.Build, slots int) pipelineFigures {
 	var f pipelineFigures
 	f.builds = len(builds)
 	ended := map[string]time.Time{}
@@ -181,13 +181,13 @@ func figures(b *testing.B, change *state.Change, builds []*state.Build, slots in
 	f.wall = last.Sub(change.Created)
 	f.perSecond = float64(len(builds)) / f.wall.Seconds()
 
-	byWorker := map[string][]*state.Build{}
+	byWorker := map[string][]*api.Build{}
 	for _, bd := range builds {
 		byWorker[bd.Worker] = append(byWorker[bd.Worker], bd)
 	}
 	var lat, mlat, wlat []time.Duration
 	for _, list := range byWorker {
-		slices.SortFunc(list, func(x, y *state.Build) int {
+		slices.SortFunc(list, func(x, y *api.Build) int {
 			return x.Attempts[len(x.Attempts)-1].Assigned.Compare(y.Attempts[len(y.Attempts)-1].Assigned)
 		})
 		free := &timeHeap{}
@@ -228,7 +228,7 @@ func figures(b *testing.B, change *state.Change, builds []*state.Build, slots in
 	return f
 }
 
-func stepStart(b *state.Build) time.Time {
+func stepStart(b *api.Build) time.Time {
 	if len(b.Steps) > 0 && !b.Steps[0].Started.IsZero() {
 		return b.Steps[0].Started
 	}

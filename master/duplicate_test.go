@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/master/sched"
-	"github.com/kiln-build/kiln/master/state"
+	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/protocol"
 	"github.com/kiln-build/kiln/worker"
 )
@@ -47,7 +46,7 @@ func TestNewWorkerProcessAdmittedAfterTheOldOneWentSilent(t *testing.T) {
 	_, done := f.startWorker("w1", "nats://"+f.natsAddr, 2, "deb-lane", "rpm-lane")
 	runError(t, done)
 	waitFor(t, 10*time.Second, "w1 to be declared gone", func() bool {
-		return !slices.ContainsFunc(f.m.Workers(), func(w sched.WorkerStatus) bool { return w.Connected })
+		return !slices.ContainsFunc(f.m.API().Workers(), func(w api.Worker) bool { return w.Connected })
 	})
 
 	f.runWorker("w1", 2, "deb-lane", "rpm-lane")
@@ -96,7 +95,7 @@ func runError(t *testing.T, done <-chan error) error {
 	}
 }
 
-func assertBuiltOnce(t *testing.T, b *state.Build, worker string) {
+func assertBuiltOnce(t *testing.T, b *api.Build, worker string) {
 	t.Helper()
 	if b.Status != protocol.StatusSuccess || b.Attempt != 1 || b.Worker != worker {
 		t.Errorf("build %d %s: %s attempt %d on %q (%s), want success at the first attempt on %s",

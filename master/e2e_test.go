@@ -18,7 +18,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
-	"github.com/kiln-build/kiln/master/state"
+	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/protocol"
 	"github.com/kiln-build/kiln/worker"
 )
@@ -174,7 +174,7 @@ func (f *farm) waitConnected(names ...string) {
 	f.t.Helper()
 	waitFor(f.t, 10*time.Second, "workers "+strings.Join(names, ", ")+" to connect", func() bool {
 		up := map[string]bool{}
-		for _, w := range f.m.Workers() {
+		for _, w := range f.m.API().Workers() {
 			up[w.Name] = w.Connected
 		}
 		for _, n := range names {
@@ -200,7 +200,7 @@ func TestE2EChainOverTwoTargetsOnTaggedWorkers(t *testing.T) {
 
 	res := f.force("liba")
 	builds := f.waitFinished(60*time.Second, res.Builds...)
-	byBuilder := map[string]*state.Build{}
+	byBuilder := map[string]*api.Build{}
 	for _, b := range builds {
 		byBuilder[b.Builder] = b
 		if b.Status != protocol.StatusSuccess {
@@ -212,7 +212,7 @@ func TestE2EChainOverTwoTargetsOnTaggedWorkers(t *testing.T) {
 	}
 	lane := map[string]string{"w1": "deb-lane", "w2": "rpm-lane"}
 	for _, tgt := range []string{"debian/bookworm/amd64", "centos/9/x86_64"} {
-		chain := []*state.Build{byBuilder["liba@"+tgt], byBuilder["libb@"+tgt], byBuilder["app@"+tgt]}
+		chain := []*api.Build{byBuilder["liba@"+tgt], byBuilder["libb@"+tgt], byBuilder["app@"+tgt]}
 		for i, b := range chain {
 			if !strings.Contains(strings.Join(b.Tags, ","), lane[b.Worker]) {
 				t.Errorf("%s needs %v but ran on %s (%s)", b.Builder, b.Tags, b.Worker, lane[b.Worker])

@@ -255,9 +255,9 @@ func (f *farm) force(component string) *api.ForceResult {
 	return &res
 }
 
-func (f *farm) build(id int64) *state.Build {
+func (f *farm) build(id int64) *api.Build {
 	f.t.Helper()
-	b, err := f.m.Build(id)
+	b, err := f.m.API().Build(id)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -265,11 +265,11 @@ func (f *farm) build(id int64) *state.Build {
 }
 
 // waitFinished waits until every listed build is terminal.
-func (f *farm) waitFinished(timeout time.Duration, ids ...int64) []*state.Build {
+func (f *farm) waitFinished(timeout time.Duration, ids ...int64) []*api.Build {
 	f.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		var out []*state.Build
+		var out []*api.Build
 		done := true
 		for _, id := range ids {
 			b := f.build(id)

@@ -19,7 +19,6 @@ import (
 	"github.com/kiln-build/kiln/internal/gittest"
 	"github.com/kiln-build/kiln/master"
 	"github.com/kiln-build/kiln/master/api"
-	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/protocol"
 )
 
@@ -57,16 +56,16 @@ func servedRepo(t *testing.T, name string) (*gittest.Repo, string) {
 	return r, base + "/" + name + ".git"
 }
 
-func (f *farm) changes() []*state.Change {
+func (f *farm) changes() []*api.Change {
 	f.t.Helper()
-	cs, _ := f.m.Changes(api.ChangeFilter{Limit: 100})
+	cs, _ := f.m.API().Changes(api.ChangeFilter{Limit: 100})
 	return cs
 }
 
 // waitBuilds waits until the change's builds all ended and returns them.
-func (f *farm) waitChange(c *state.Change) []*state.Build {
+func (f *farm) waitChange(c *api.Change) []*api.Build {
 	f.t.Helper()
-	builds, _ := f.m.Builds(state.Filter{Buildset: c.Buildset})
+	builds, _ := f.m.API().Builds(api.BuildFilter{Buildset: c.Buildset})
 	ids := make([]int64, len(builds))
 	for i, b := range builds {
 		ids[i] = b.ID
@@ -142,7 +141,7 @@ func TestSignedGitHubPushBuildsAndReplaysMakeOneChange(t *testing.T) {
 	if len(cs) != 1 {
 		t.Fatalf("changes after one push: %+v", cs)
 	}
-	want := state.Source{Kind: "webhook", Provider: "github", Delivery: "d-1", User: "ada"}
+	want := api.Source{Kind: "webhook", Provider: "github", Delivery: "d-1", User: "ada"}
 	if c := cs[0]; c.Source == nil || *c.Source != want || c.Revision != rev || c.Ref != "refs/heads/main" {
 		t.Errorf("change = %+v source %+v, want source %+v at %s", c, c.Source, want, rev)
 	}
@@ -185,7 +184,7 @@ func TestPollerPicksUpPushesAndCarriesOnAfterRestart(t *testing.T) {
 	f.runWorker("w1", 2, "lane")
 	f.waitConnected("w1")
 	waitFor(t, 10*time.Second, "the first poll", func() bool {
-		ps := f.m.Pollers()
+		ps := f.m.API().Pollers()
 		return len(ps) == 1 && ps[0].Refs == 1
 	})
 	if n := len(f.changes()); n != 0 {
@@ -203,7 +202,7 @@ func TestPollerPicksUpPushesAndCarriesOnAfterRestart(t *testing.T) {
 			t.Errorf("build %d: %s %s", b.ID, b.Status, b.Summary)
 		}
 	}
-	var ps []master.PollerStatus
+	var ps []api.Poller
 	if code := f.read("/api/v1/pollers", &ps); code != http.StatusOK || len(ps) != 1 || ps[0].URL != url || ps[0].LastError != "" {
 		t.Errorf("GET /api/v1/pollers: HTTP %d %+v", code, ps)
 	}
@@ -278,7 +277,7 @@ func TestConfigRepositoryReloadsLive(t *testing.T) {
 	fresh := "  - {name: fresh, git: " + freshGit + "}\n"
 	const sleep = "12"
 	f, repo, _, _ := configRepoFarm(t, configRepoYAML("", sleep, slowGit, "", w1))
-	v1 := f.m.ConfigStatus().Commit
+	v1 := f.m.API().ConfigStatus().Commit
 	f.runWorker("w1", 20, "lane", "slow-lane")
 	f.waitConnected("w1")
 
@@ -286,14 +285,14 @@ func TestConfigRepositoryReloadsLive(t *testing.T) {
 	ctx := context.Background()
 	var slow []int64
 	for range 25 {
-		res, err := f.m.Force(ctx, api.ForceRequest{Component: "slow"})
+		res, err := f.m.API().Force(ctx, api.ForceRequest{Component: "slow"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		slow = append(slow, res.Builds...)
 	}
-	running := func() []*state.Build {
-		bs, _ := f.m.Builds(state.Filter{Component: "slow", Status: protocol.StatusRunning})
+	running := func() []*api.Build {
+		bs, _ := f.m.API().Builds(api.BuildFilter{Component: "slow", Status: protocol.StatusRunning})
 		return bs
 	}
 	waitFor(t, 20*time.Second, "20 running builds", func() bool { return len(running()) == 20 })
@@ -306,12 +305,12 @@ func TestConfigRepositoryReloadsLive(t *testing.T) {
 	pushed := time.Now()
 	repo.Write("kiln/farm.yaml", configRepoYAML("", sleep, slowGit, fresh, w1+w2))
 	v2 := repo.Commit("main", "add fresh and w2")
-	waitFor(t, 5*time.Second, "the commit adding fresh", func() bool { return f.m.ConfigStatus().Commit == v2 })
-	st := f.m.ConfigStatus()
+	waitFor(t, 5*time.Second, "the commit adding fresh", func() bool { return f.m.API().ConfigStatus().Commit == v2 })
+	st := f.m.API().ConfigStatus()
 	if took, _ := time.ParseDuration(st.Took); took <= 0 || took > time.Second || st.Added != 1 || st.Error != nil {
 		t.Errorf("reload of %s: %+v (%s after the push)", v2, st, time.Since(pushed))
 	}
-	res, err := f.m.Force(ctx, api.ForceRequest{Component: "fresh"})
+	res, err := f.m.API().Force(ctx, api.ForceRequest{Component: "fresh"})
 	if err != nil {
 		t.Fatalf("force the new component: %v", err)
 	}
@@ -329,18 +328,18 @@ func TestConfigRepositoryReloadsLive(t *testing.T) {
 	repo.Write("kiln/farm.yaml", broken)
 	v3 := repo.Commit("main", "broken")
 	waitFor(t, 5*time.Second, "the broken commit to be refused", func() bool {
-		e := f.m.ConfigStatus().Error
+		e := f.m.API().ConfigStatus().Error
 		return e != nil && e.Commit == v3
 	})
-	st = f.m.ConfigStatus()
+	st = f.m.API().ConfigStatus()
 	if st.Commit != v2 || st.Error.File != "kiln/farm.yaml" || st.Error.Line != line || !strings.Contains(st.Error.Message, `unknown dependency "nosuch"`) {
 		t.Errorf("status after the broken commit: %+v error %+v, want kiln/farm.yaml:%d", st, st.Error, line)
 	}
-	var viaAPI master.ConfigStatus
+	var viaAPI api.ConfigStatus
 	if code := f.read("/api/v1/config", &viaAPI); code != http.StatusOK || viaAPI.Error == nil || viaAPI.Error.Line != line {
 		t.Errorf("GET /api/v1/config: HTTP %d %+v", code, viaAPI)
 	}
-	if _, err := f.m.Force(ctx, api.ForceRequest{Component: "fresh"}); err != nil {
+	if _, err := f.m.API().Force(ctx, api.ForceRequest{Component: "fresh"}); err != nil {
 		t.Errorf("the farm stopped running v2: %v", err)
 	}
 
@@ -348,8 +347,8 @@ func TestConfigRepositoryReloadsLive(t *testing.T) {
 	// reason, its running builds finish.
 	repo.Write("kiln/farm.yaml", configRepoYAML("", sleep, "", fresh, w1+w2))
 	v4 := repo.Commit("main", "fix, and retire slow")
-	waitFor(t, 5*time.Second, "the fix", func() bool { return f.m.ConfigStatus().Commit == v4 })
-	if st := f.m.ConfigStatus(); st.Error != nil || st.Removed != 1 || st.Cancelled != 5 {
+	waitFor(t, 5*time.Second, "the fix", func() bool { return f.m.API().ConfigStatus().Commit == v4 })
+	if st := f.m.API().ConfigStatus(); st.Error != nil || st.Removed != 1 || st.Cancelled != 5 {
 		t.Errorf("status after the fix: %+v", st)
 	}
 	builds := f.waitFinished(60*time.Second, slow...)
@@ -377,18 +376,18 @@ func TestConfigRepositoryOutageKeepsLastGoodConfig(t *testing.T) {
 	t.Setenv("KILN_TEST_CONFIG_HOOK", "config-hook-secret")
 	hooksSection := "master:\n  hooks:\n    generic: {secret: env:KILN_TEST_CONFIG_HOOK}"
 	f, repo, forge, url := configRepoFarm(t, configRepoYAML(hooksSection, "0", slowGit, "", w1))
-	v1 := f.m.ConfigStatus().Commit
+	v1 := f.m.API().ConfigStatus().Commit
 
 	forge.down.Store(true)
 	waitFor(t, 10*time.Second, "two failed polls", func() bool {
-		st := f.m.ConfigStatus()
+		st := f.m.API().ConfigStatus()
 		return st.Fetch != nil && st.Fetch.Failures >= 2
 	})
-	st := f.m.ConfigStatus()
+	st := f.m.API().ConfigStatus()
 	if st.Commit != v1 || st.Fetch.LastError == "" || st.Fetch.NextPoll.Sub(st.Fetch.LastPoll) < 3*time.Second {
 		t.Errorf("during the outage (want a backoff of 4s ± 10%% after two failures): %+v fetch %+v", st, st.Fetch)
 	}
-	if _, err := f.m.Force(context.Background(), api.ForceRequest{Component: "slow"}); err != nil {
+	if _, err := f.m.API().Force(context.Background(), api.ForceRequest{Component: "slow"}); err != nil {
 		t.Errorf("force during the outage: %v", err)
 	}
 	if code, body := f.get("/api/v1/config"); code != http.StatusOK || !strings.Contains(body, `"last_error"`) {
@@ -415,13 +414,13 @@ func TestConfigRepositoryOutageKeepsLastGoodConfig(t *testing.T) {
 			t.Errorf("/hooks/config signed=%v: HTTP %d %s, want %d", tc.sig != "", code, b, tc.want)
 		}
 	}
-	if st := f.m.ConfigStatus(); st.Commit != v2 || st.Error != nil {
+	if st := f.m.API().ConfigStatus(); st.Commit != v2 || st.Error != nil {
 		t.Errorf("after the config webhook: %+v", st)
 	}
 	if n := len(f.changes()); n != 1 {
 		t.Errorf("the config push recorded changes: %d, want only the forced one", n)
 	}
-	waitFor(t, 15*time.Second, "the poller to recover", func() bool { return f.m.ConfigStatus().Fetch.Failures == 0 })
+	waitFor(t, 15*time.Second, "the poller to recover", func() bool { return f.m.API().ConfigStatus().Fetch.Failures == 0 })
 }
 
 func TestLocalConfigReloadsWhenEdited(t *testing.T) {
@@ -434,18 +433,18 @@ func TestLocalConfigReloadsWhenEdited(t *testing.T) {
 	}
 	write("  - {name: lib, git: " + libGit + "}\n")
 	f := startFarm(t, dir, cfgPath)
-	v1 := f.m.ConfigStatus().Commit
+	v1 := f.m.API().ConfigStatus().Commit
 
 	write("  - {name: lib, git: " + libGit + "}\n  - {name: app, git: " + libGit + ", depends: [lib]}\n")
-	waitFor(t, 5*time.Second, "the edit to be noticed", func() bool { return f.m.ConfigStatus().Commit != v1 })
-	if _, err := f.m.Force(context.Background(), api.ForceRequest{Component: "app"}); err != nil {
+	waitFor(t, 5*time.Second, "the edit to be noticed", func() bool { return f.m.API().ConfigStatus().Commit != v1 })
+	if _, err := f.m.API().Force(context.Background(), api.ForceRequest{Component: "app"}); err != nil {
 		t.Fatalf("force the added component: %v", err)
 	}
-	v2 := f.m.ConfigStatus().Commit
+	v2 := f.m.API().ConfigStatus().Commit
 
 	write("  - {name: lib, git: " + libGit + ", depends: [app]}\n  - {name: app, git: " + libGit + ", depends: [lib]}\n")
 	err := f.m.Reload(context.Background()) // what SIGHUP does
-	st := f.m.ConfigStatus()
+	st := f.m.API().ConfigStatus()
 	if !errors.Is(err, master.ErrConfigRefused) || st.Commit != v2 || st.Error == nil || st.Error.File != cfgPath || st.Error.Line == 0 {
 		t.Fatalf("a cycle: Reload = %v, status %+v error %+v", err, st, st.Error)
 	}
@@ -454,8 +453,8 @@ func TestLocalConfigReloadsWhenEdited(t *testing.T) {
 	}
 
 	write("  - {name: lib, git: " + libGit + "}\n")
-	waitFor(t, 5*time.Second, "the fix", func() bool { st := f.m.ConfigStatus(); return st.Error == nil && st.Commit != v2 })
-	if st := f.m.ConfigStatus(); st.Removed != 1 {
+	waitFor(t, 5*time.Second, "the fix", func() bool { st := f.m.API().ConfigStatus(); return st.Error == nil && st.Commit != v2 })
+	if st := f.m.API().ConfigStatus(); st.Removed != 1 {
 		t.Errorf("after removing app: %+v", st)
 	}
 	var raw json.RawMessage

@@ -13,7 +13,7 @@ import (
 	"github.com/kiln-build/kiln/master"
 	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/master/hooks"
-	"github.com/kiln-build/kiln/master/state"
+	"github.com/kiln-build/kiln/master/intake"
 	"github.com/kiln-build/kiln/protocol"
 )
 
@@ -66,7 +66,7 @@ func TestForceUnknownComponentIsAClearError(t *testing.T) {
 			t.Errorf("force %q: HTTP %d %q, want %d mentioning %s", tc.component, code, e.Error, tc.code, tc.mention)
 		}
 	}
-	if _, n := f.m.Changes(api.ChangeFilter{}); n != 0 {
+	if _, n := f.m.API().Changes(api.ChangeFilter{}); n != 0 {
 		t.Errorf("bad forces recorded %d changes", n)
 	}
 }
@@ -74,19 +74,19 @@ func TestForceUnknownComponentIsAClearError(t *testing.T) {
 func TestWebhookAndPollerChangesBecomeBuildsets(t *testing.T) {
 	f := newFarm(t, farmOpts{})
 	c := hooks.Change{Component: "libb", Branch: "main", Revision: "0123abcd", Source: hooks.Source{Kind: hooks.KindWebhook, Provider: "gitea", User: "ada"}}
-	if err := f.m.SubmitChange(context.Background(), c); err != nil {
+	if err := f.m.Intake().Submit(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	changes, _ := f.m.Changes(api.ChangeFilter{Limit: 1})
+	changes, _ := f.m.API().Changes(api.ChangeFilter{Limit: 1})
 	if len(changes) != 1 || changes[0].Revision != "0123abcd" || changes[0].Reason != "webhook from gitea by ada on main" {
 		t.Fatalf("changes = %+v", changes)
 	}
-	builds, total := f.m.Builds(state.Filter{Buildset: changes[0].Buildset})
+	builds, total := f.m.API().Builds(api.BuildFilter{Buildset: changes[0].Buildset})
 	if total != 4 || builds[0].Revision != "0123abcd" { // libb and its dependent app, on both targets
 		t.Fatalf("buildset of libb: %d builds %+v", total, builds)
 	}
 	c.Component = "nosuch"
-	if err := f.m.SubmitChange(context.Background(), c); !errors.Is(err, api.ErrUnknownComponent) {
+	if err := f.m.Intake().Submit(context.Background(), c); !errors.Is(err, intake.ErrUnknownComponent) {
 		t.Errorf("unknown component: %v", err)
 	}
 }

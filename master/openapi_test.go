@@ -24,7 +24,7 @@ var apiPattern = regexp.MustCompile(`^(GET|POST|PUT|PATCH|DELETE) /api/v1/\S*$`)
 // registers: api.Register's, and any the master package adds to the mux
 // itself (found in its source, since a ServeMux cannot list its routes).
 func masterAPIRoutes(t *testing.T, f *farm) []string {
-	routes := api.Register(http.NewServeMux(), f.m, nil, quietLogger())
+	routes := api.Register(http.NewServeMux(), f.m.API(), nil, quietLogger())
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)

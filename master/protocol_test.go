@@ -146,7 +146,7 @@ func TestHelloFromAnotherProtocolVersionIsRefused(t *testing.T) {
 	if r.OK || !strings.Contains(r.Error, "protocol 2") || !strings.Contains(r.Error, "speaks 1") {
 		t.Errorf("hello v%d: %+v, want a refusal naming both versions", protocol.Version+1, r)
 	}
-	if ws := f.m.Workers(); len(ws) != 0 {
+	if ws := f.m.API().Workers(); len(ws) != 0 {
 		t.Errorf("refused worker recorded: %+v", ws)
 	}
 }

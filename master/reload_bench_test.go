@@ -66,7 +66,7 @@ func BenchmarkConfigReload(b *testing.B) {
 				b.Fatal(err)
 			}
 			took = append(took, time.Since(start))
-			if st := m.ConfigStatus(); st.Commit != commit || st.Error != nil {
+			if st := m.API().ConfigStatus(); st.Commit != commit || st.Error != nil {
 				b.Fatalf("after reload: %+v", st)
 			}
 		}
@@ -77,7 +77,7 @@ func BenchmarkConfigReload(b *testing.B) {
 		b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "max-ms")
 		fmt.Printf("config reload %s: farm-large.yaml, %d builders, 100 queued: p50 %s, max %s over %d reloads\n",
-			b.Name(), m.ConfigStatus().Builders, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), len(took))
+			b.Name(), m.API().ConfigStatus().Builders, took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), len(took))
 	}
 
 	b.Run("one-line", func(b *testing.B) {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kiln-build/kiln/master"
+	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/master/natsd"
 	"github.com/kiln-build/kiln/protocol"
 )
@@ -70,7 +71,7 @@ func TestRestartKeepsHistoryLogsArtifactsAndResumesQueue(t *testing.T) {
 
 	f.start()
 	got := f.build(done)
-	if got.Status != protocol.StatusSuccess || len(got.Artifacts) != 1 || got.Artifacts[0] != art {
+	if got.Status != protocol.StatusSuccess || len(got.Artifacts) != 1 || got.Artifacts[0] != api.Artifact(art) {
 		t.Fatalf("after restart: %s, artifacts %v", got.Status, got.Artifacts)
 	}
 	resp, err := http.Get(f.url("/api/v1/builds/" + itoa(done) + "/log"))

@@ -18,7 +18,7 @@ func TestChangesPageShowsPollers(t *testing.T) {
 		"  - {name: lib, git: "+url+"}", "  - {name: w1, credentials: "+token(t, dir, "w1")+", slots: 1}"))
 	f := startFarm(t, dir, cfgPath)
 	waitFor(t, 10*time.Second, "the first poll", func() bool {
-		ps := f.m.Pollers()
+		ps := f.m.API().Pollers()
 		return len(ps) == 1 && ps[0].Refs == 1
 	})
 	code, body := f.get("/changes")

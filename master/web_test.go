@@ -145,12 +145,12 @@ func TestBrowserAgainstTheRealMaster(t *testing.T) {
 		User:         "ann",
 		Password:     annPassword,
 		Forced: func() bool {
-			cs, _ := f.m.Changes(api.ChangeFilter{Component: "slowlog"})
+			cs, _ := f.m.API().Changes(api.ChangeFilter{Component: "slowlog"})
 			for _, c := range cs {
 				if c.Source == nil || c.Source.User != "ann" || c.Revision != "main" {
 					continue
 				}
-				builds, n := f.m.Builds(state.Filter{Buildset: c.Buildset})
+				builds, n := f.m.API().Builds(api.BuildFilter{Buildset: c.Buildset})
 				return n == 1 && builds[0].Builder == "slowlog@debian/bookworm/amd64"
 			}
 			return false

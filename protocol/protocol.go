@@ -7,6 +7,7 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -62,7 +63,7 @@ func WorkerPermissions(worker string) (publish, subscribe []string) {
 	return publish, subscribe
 }
 
-// Build statuses.
+// Build statuses. Attempts, steps and Results use the same words.
 const (
 	StatusPending    = "pending"
 	StatusRunning    = "running"
@@ -74,6 +75,34 @@ const (
 	StatusSuperseded = "superseded"
 	StatusSkipped    = "skipped"
 )
+
+// Statuses lists every build status: the two a build passes through, then
+// the final ones. It is the one list of them: code that validates, filters or
+// shows statuses ranges over it, and the tests of its users (master/state,
+// master/web) check they handle every entry, so a status added here alone
+// fails a test.
+var Statuses = []string{
+	StatusPending, StatusRunning,
+	StatusSuccess, StatusFailure, StatusException, StatusCancelled,
+	StatusLost, StatusSuperseded, StatusSkipped,
+}
+
+// FinalStatuses are the statuses a build never leaves: all but pending and
+// running. Derived rather than listed, so a new status cannot be missing here.
+var FinalStatuses = slices.DeleteFunc(slices.Clone(Statuses), func(s string) bool {
+	return s == StatusPending || s == StatusRunning
+})
+
+// Terminal reports whether status is one of FinalStatuses. An unknown status
+// is not final: taking an ended build for a changing one costs a re-read or
+// a copy, the opposite mistake treats a changing build as done.
+func Terminal(status string) bool { return slices.Contains(FinalStatuses, status) }
+
+// ResultStatuses are the statuses a worker may end an attempt with in a
+// Result. Lost is the worker giving the build back because it is stopping
+// mid-build: the attempt failed, not the build, so the master should retry it
+// elsewhere instead of recording it as the build's end.
+var ResultStatuses = []string{StatusSuccess, StatusFailure, StatusException, StatusCancelled, StatusLost}
 
 // Hello is a worker's first message after (re)connecting: request, answered
 // with HelloReply.
@@ -112,6 +141,13 @@ type Heartbeat struct {
 	Time     time.Time `json:"time"`
 	Instance string    `json:"instance"` // as in Hello
 }
+
+// StepTypes are the values Step.Type may take, sorted. builders refuses a
+// config naming any other, and the steps package's registry implements
+// exactly these (a test there checks), so a config that passes
+// `kiln checkconfig` never fails on a worker of the same version for want of
+// a step.
+var StepTypes = []string{"checkout", "dpkg", "lintian", "mock", "nfpm", "pbuilder", "rpmbuild", "rpmlint", "shell", "source", "upload"}
 
 // Step is one resolved step of a job.
 type Step struct {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/internal/pkgclient"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
@@ -17,7 +18,7 @@ import (
 )
 
 func TestAptAcceptance(t *testing.T) {
-	repotest.NeedTool(t, "apt-get", "dpkg-deb", "gpgv")
+	kilntest.NeedTool(t, "apt-get", "dpkg-deb", "gpgv")
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
 	signer := repotest.Signer(t)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
@@ -81,7 +82,7 @@ func BenchmarkFullIndex2000(b *testing.B) {
 		}},
 	} {
 		b.Run(string(tc.format), func(b *testing.B) {
-			repotest.NeedTool(b, tc.tool)
+			kilntest.NeedTool(b, tc.tool)
 			work := b.TempDir()
 			files := filepath.Join(work, "files")
 			paths := genPackages(b, files, tc.format, 2000)

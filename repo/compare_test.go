@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/internal/pkgclient"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
@@ -163,7 +164,7 @@ func entryKey(e xEntry) string {
 }
 
 func TestRepodataMatchesCreaterepo(t *testing.T) {
-	repotest.NeedTool(t, "createrepo_c", "rpmbuild")
+	kilntest.NeedTool(t, "createrepo_c", "rpmbuild")
 	work := t.TempDir()
 	spec, err := os.ReadFile("testdata/complex.spec")
 	if err != nil {
@@ -232,7 +233,7 @@ func paragraphs(t *testing.T, text string) map[string]map[string]string {
 }
 
 func TestPackagesMatchesAptFtparchive(t *testing.T) {
-	repotest.NeedTool(t, "apt-ftparchive", "dpkg-deb")
+	kilntest.NeedTool(t, "apt-ftparchive", "dpkg-deb")
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
 	pub := openPublisher(t, root, repotest.Signer(t))

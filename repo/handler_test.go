@@ -1,7 +1,6 @@
 package repo_test
 
 import (
-	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -9,12 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestHandler(t *testing.T) {
 	work := t.TempDir()
@@ -96,19 +94,7 @@ func TestClientConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", tt.golden)
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("got\n%s\nwant\n%s", got, want)
-			}
+			kilntest.Golden(t, filepath.Join("testdata", tt.golden), []byte(got))
 		})
 	}
 	if _, err := repo.ClientConfig("stable", centos9, "http://x", []byte("not a key")); err == nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
 )
@@ -104,12 +105,10 @@ func contains(list []string, sub string) bool {
 	return false
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 // benchLogger shows the publisher's phase timings when KILN_BENCH_LOG is set.
 func benchLogger() *slog.Logger {
 	if os.Getenv("KILN_BENCH_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	return discardLogger()
+	return kilntest.QuietLogger()
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/internal/pkgclient"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
@@ -14,7 +15,7 @@ import (
 )
 
 func TestDnfAcceptance(t *testing.T) {
-	repotest.NeedTool(t, "dnf", "rpm")
+	kilntest.NeedTool(t, "dnf", "rpm")
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
 	signer := repotest.Signer(t)

@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 func TestDebOriginSignatureVerifiesWithGPGV(t *testing.T) {
-	gpgv := needTool(t, "gpgv")
+	gpgv := kilntest.NeedTool(t, "gpgv")
 	a, _, audit := newTestAgent(t, Options{}, KeyEd25519)
 	sign := DebOriginSignFn(context.Background(), a.LocalClient("test"), string(KeyEd25519), "hello_1.0_amd64.deb")
 	parts := [][]byte{[]byte("2.0\n"), bytes.Repeat([]byte("control"), 100), bytes.Repeat([]byte("data"), 100000)}

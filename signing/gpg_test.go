@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 // binaryKeyring writes the armored public key as a binary keyring, the
@@ -31,7 +33,7 @@ func binaryKeyring(t *testing.T, pubASC []byte) string {
 }
 
 func TestGPGVVerifiesAgentSignatures(t *testing.T) {
-	gpgv := needTool(t, "gpgv")
+	gpgv := kilntest.NeedTool(t, "gpgv")
 	release := []byte("Origin: Kiln\nLabel: Kiln dev\nSuite: dev\nCodename: bookworm\n- a line that must be dash-escaped\nSHA256:\n 0123 45 main/binary-amd64/Packages\n")
 	for _, typ := range keyTypes {
 		t.Run(string(typ), func(t *testing.T) {

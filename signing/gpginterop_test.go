@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 // Keys made with gpg, as an operator would, load and sign; gpgv verifies.
 func TestGPGGeneratedKeys(t *testing.T) {
-	gpg := needTool(t, "gpg")
-	gpgv := needTool(t, "gpgv")
+	gpg := kilntest.NeedTool(t, "gpg")
+	gpgv := kilntest.NeedTool(t, "gpgv")
 	home := t.TempDir()
 	t.Cleanup(func() {
 		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")

@@ -124,21 +124,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// needTool skips when a tool is missing, unless CI is set: then the test
-// fails, since the make target installs the tools.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not found and CI is set: install it (scripts/deps.sh test)", name)
-	}
-	t.Skipf("%s not found; install it to run this test (CI=true makes this a failure)", name)
-	return ""
-}
-
 // serveSocket runs a SocketServer for a on a fresh socket and returns a
 // client; both stop when the test ends.
 func serveSocket(t testing.TB, a *Agent, allow []uint32) (*RemoteClient, string) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/rpmpack"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 // buildRPM makes a small package with rpmpack; sign may be nil.
@@ -41,7 +43,7 @@ type rpmCheck struct {
 
 func newRPMCheck(t *testing.T, pubASC []byte) rpmCheck {
 	t.Helper()
-	rc := rpmCheck{rpm: needTool(t, "rpm"), dbpath: t.TempDir()}
+	rc := rpmCheck{rpm: kilntest.NeedTool(t, "rpm"), dbpath: t.TempDir()}
 	pub := filepath.Join(t.TempDir(), "pub.asc")
 	if err := os.WriteFile(pub, pubASC, 0o644); err != nil {
 		t.Fatal(err)

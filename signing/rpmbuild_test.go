@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 // An rpm made by rpmbuild (with its reserved-space tag and digests) is
 // re-signed in place and passes rpm -K; the path mock and rpmbuild steps use.
 func TestSignRPMFileFromRPMBuild(t *testing.T) {
-	rpmbuild := needTool(t, "rpmbuild")
+	rpmbuild := kilntest.NeedTool(t, "rpmbuild")
 	top := t.TempDir()
 	spec := filepath.Join(top, "hello.spec")
 	if err := os.WriteFile(spec, []byte(`Name: kiln-rpmbuild-hello

@@ -9,67 +9,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/protocol"
 )
 
-// gitRepo is a real repository in a temp dir, committed to with go-git.
-type gitRepo struct {
-	t    *testing.T
-	dir  string
-	repo *git.Repository
-}
-
-func newGitRepo(t *testing.T) *gitRepo {
-	t.Helper()
-	dir := t.TempDir()
-	repo, err := git.PlainInit(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &gitRepo{t, dir, repo}
-}
-
-// commit writes files and commits them, returning the new revision.
-func (r *gitRepo) commit(files map[string]string) string {
-	r.t.Helper()
-	wt, err := r.repo.Worktree()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	for name, content := range files {
-		writeFile(r.t, filepath.Join(r.dir, name), content)
-		if _, err := wt.Add(name); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-	h, err := wt.Commit("change", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return h.String()
-}
-
-func (r *gitRepo) branch() string {
-	r.t.Helper()
-	head, err := r.repo.Reference(plumbing.HEAD, false)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return head.Target().Short()
-}
-
 func TestCheckout(t *testing.T) {
-	src := newGitRepo(t)
-	first := src.commit(map[string]string{"VERSION": "1.0\n"})
-	src.commit(map[string]string{"VERSION": "2.0\n"})
+	src := kilntest.GitRepo(t)
+	src.Write("VERSION", "1.0\n")
+	first := src.Commit("", "version 1.0")
+	src.Write("VERSION", "2.0\n")
+	src.Commit("", "version 2.0")
 	cache := t.TempDir()
 
 	run := func(job protocol.Job) (*Env, Outcome, error) {
-		job.Git = src.dir
+		job.Git = src.Dir
 		env, _ := newTestEnv(t, job)
 		env.CacheDir = cache
 		out, err := Checkout{}.Run(context.Background(), env, protocol.Step{Type: "checkout"})
@@ -102,8 +55,9 @@ func TestCheckout(t *testing.T) {
 	}
 
 	// A commit made after the mirror exists must arrive through a fetch.
-	third := src.commit(map[string]string{"VERSION": "3.0\n"})
-	env, _, err = run(protocol.Job{Branch: src.branch()})
+	src.Write("VERSION", "3.0\n")
+	third := src.Commit("", "version 3.0")
+	env, _, err = run(protocol.Job{Branch: src.Branch()})
 	if err != nil {
 		t.Fatalf("branch head: %v", err)
 	}
@@ -123,9 +77,10 @@ func TestCheckout(t *testing.T) {
 // network dropped); the build must fail with the reason and release the
 // mirror's lock, so the next build of that repository is not stuck behind it.
 func TestCheckoutFetchFailureReleasesTheMirror(t *testing.T) {
-	src := newGitRepo(t)
-	src.commit(map[string]string{"VERSION": "1.0\n"})
-	branch := src.branch()
+	src := kilntest.GitRepo(t)
+	src.Write("VERSION", "1.0\n")
+	src.Commit("", "version 1.0")
+	branch := src.Branch()
 	cache := t.TempDir()
 	run := func(url string) (Outcome, error) {
 		env, _ := newTestEnv(t, protocol.Job{Git: url, Branch: branch})
@@ -134,13 +89,13 @@ func TestCheckoutFetchFailureReleasesTheMirror(t *testing.T) {
 		defer cancel()
 		return Checkout{}.Run(ctx, env, protocol.Step{Type: "checkout"})
 	}
-	if _, err := run(src.dir); err != nil {
+	if _, err := run(src.Dir); err != nil {
 		t.Fatalf("first checkout: %v", err)
 	}
-	if err := os.RemoveAll(src.dir); err != nil {
+	if err := os.RemoveAll(src.Dir); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(src.dir)
+	out, err := run(src.Dir)
 	if err == nil {
 		t.Fatalf("checkout of a removed repository succeeded: %s", out.Summary)
 	}
@@ -148,7 +103,7 @@ func TestCheckoutFetchFailureReleasesTheMirror(t *testing.T) {
 		t.Errorf("summary %q does not say the mirror fetch failed", out.Summary)
 	}
 	// Still failing, not blocked: the lock was released.
-	if _, err := run(src.dir); err == nil || errors.Is(err, context.DeadlineExceeded) {
+	if _, err := run(src.Dir); err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("second checkout after a failed fetch: %v, want a fetch error", err)
 	}
 }

@@ -3,28 +3,12 @@ package steps
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kiln-build/kiln/protocol"
 )
-
-// needTools skips a test whose real tools are missing, except under CI,
-// where they are part of the contract (scripts/deps.sh installs them).
-func needTools(t *testing.T, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required under CI: %v", n, err)
-			}
-			t.Skipf("%s not installed (scripts/deps.sh e2e installs the distribution tools): %v", n, err)
-		}
-	}
-}
 
 func jobFor(target, format string) protocol.Job {
 	return protocol.Job{Build: "b1", Component: "pkg", Target: target, Format: format}

@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 func TestDpkg(t *testing.T) {
-	needTools(t, "dpkg-buildpackage", "dh", "gcc")
+	kilntest.NeedTool(t, "dpkg-buildpackage", "dh", "gcc")
 	env, log := fixtureEnv(t, "libgreet", "apt", "debian/bookworm/amd64")
 	o, err := runStep(t, Dpkg{}, env, nil)
 	if err != nil {
@@ -26,7 +28,7 @@ func TestDpkg(t *testing.T) {
 
 // The reasons a person needs are in the summary, not only in the log.
 func TestDpkgFailureReasons(t *testing.T) {
-	needTools(t, "dpkg-buildpackage", "dh", "gcc")
+	kilntest.NeedTool(t, "dpkg-buildpackage", "dh", "gcc")
 	runFailureCases(t, Dpkg{}, "apt", "debian/bookworm/amd64", []failureCase{
 		// libgreet-dev is not installed on the host: the program cannot build.
 		{"unmet build dependency", "greeter", func(*testing.T, string) {}, ErrBuildDeps, "libgreet-dev"},

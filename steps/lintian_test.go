@@ -4,10 +4,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 func TestLintian(t *testing.T) {
-	needTools(t, "dpkg-buildpackage", "dh", "gcc", "lintian")
+	kilntest.NeedTool(t, "dpkg-buildpackage", "dh", "gcc", "lintian")
 	tests := []struct {
 		name       string
 		copyright  bool // without debian/copyright lintian reports E: no-copyright-file

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 // standInMock is NOT mock: mock cannot run on the Debian test hosts (no
@@ -29,7 +31,7 @@ cp "$top"/RPMS/*/*.rpm "$4" "$6"/
 `
 
 func TestMockStandIn(t *testing.T) {
-	needTools(t, "rpmbuild", "rpmspec", "rpm", "gcc")
+	kilntest.NeedTool(t, "rpmbuild", "rpmspec", "rpm", "gcc")
 	bin := t.TempDir()
 	writeFile(t, filepath.Join(bin, "mock"), standInMock)
 	if err := os.Chmod(filepath.Join(bin, "mock"), 0o755); err != nil {

@@ -4,10 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 func TestRPMBuild(t *testing.T) {
-	needTools(t, "rpmbuild", "rpmspec", "rpm", "gcc")
+	kilntest.NeedTool(t, "rpmbuild", "rpmspec", "rpm", "gcc")
 	env, log := fixtureEnv(t, "libgreet", "yum", "centos/9/x86_64")
 	o, err := runStep(t, RPMBuild{}, env, nil)
 	if err != nil {
@@ -21,7 +23,7 @@ func TestRPMBuild(t *testing.T) {
 }
 
 func TestRPMBuildFailureReasons(t *testing.T) {
-	needTools(t, "rpmbuild", "rpmspec", "rpm", "gcc")
+	kilntest.NeedTool(t, "rpmbuild", "rpmspec", "rpm", "gcc")
 	runFailureCases(t, RPMBuild{}, "yum", "centos/9/x86_64", []failureCase{
 		// No dev channel, so nothing provides libgreet-devel.
 		{"unmet build dependency", "greeter", func(*testing.T, string) {}, ErrBuildDeps, "libgreet-devel"},

@@ -5,10 +5,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 func TestRPMLint(t *testing.T) {
-	needTools(t, "rpmbuild", "rpmspec", "rpm", "gcc", "rpmlint")
+	kilntest.NeedTool(t, "rpmbuild", "rpmspec", "rpm", "gcc", "rpmlint")
 	tests := []struct {
 		name string
 		with map[string]string

@@ -12,10 +12,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 func TestSourceDebian(t *testing.T) {
-	needTools(t, "dpkg-source", "dpkg-parsechangelog")
+	kilntest.NeedTool(t, "dpkg-source", "dpkg-parsechangelog")
 	tests := []struct {
 		fixture, dsc, version string
 		files                 []string
@@ -49,7 +51,7 @@ func TestSourceDebian(t *testing.T) {
 }
 
 func TestSourceRPM(t *testing.T) {
-	needTools(t, "rpmbuild", "rpmspec")
+	kilntest.NeedTool(t, "rpmbuild", "rpmspec")
 	env, log := fixtureEnv(t, "libgreet", "yum", "centos/9/x86_64")
 	o, err := runStep(t, Source{}, env, nil)
 	if err != nil {
@@ -112,7 +114,7 @@ func TestTarballReproducible(t *testing.T) {
 }
 
 func TestSourceBadInput(t *testing.T) {
-	needTools(t, "dpkg-source", "dpkg-parsechangelog", "rpmbuild", "rpmspec")
+	kilntest.NeedTool(t, "dpkg-source", "dpkg-parsechangelog", "rpmbuild", "rpmspec")
 	tests := []struct {
 		name, format string
 		mutate       func(t *testing.T, ws string)

@@ -37,6 +37,8 @@ type File struct {
 // ErrUnknownStep is returned by Lookup for a step type this worker lacks.
 var ErrUnknownStep = errors.New("unknown step type")
 
+// registry implements exactly protocol.StepTypes, the list configs are
+// checked against; adding a step means adding it there too.
 var registry = map[string]Step{
 	"checkout": Checkout{},
 	"shell":    Shell{},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/protocol"
 )
 
@@ -25,7 +26,7 @@ func TestRunRefusedCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startServerPerms(t, tt.perms)
-			tt.cfg.NATSURL, tt.cfg.WorkDir, tt.cfg.Logger = s.URL(), t.TempDir(), testLogger(t)
+			tt.cfg.NATSURL, tt.cfg.WorkDir, tt.cfg.Logger = s.URL(), t.TempDir(), kilntest.Logger(t)
 			w, err := New(tt.cfg)
 			if err != nil {
 				t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/protocol"
 )
 
@@ -17,7 +18,7 @@ import (
 func BenchmarkTrivialBuild(b *testing.B) {
 	s := startServer(b, "w1")
 	m := newTestMaster(b, s)
-	startWorker(b, s, Config{Name: "w1"})
+	startWorker(b, s, Config{Name: "w1", Logger: kilntest.QuietLogger()})
 	m.waitFor("hello", 10*time.Second, func() bool { return len(m.hellos) > 0 })
 
 	dispatch := make([]time.Duration, 0, b.N)

@@ -2,19 +2,16 @@ package worker
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
-	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/protocol"
 )
 
@@ -22,16 +19,10 @@ const masterPassword = "master-secret"
 
 func token(worker string) string { return "token-of-" + worker }
 
-// testServer is an in-process NATS server with JetStream, a "master" user
-// allowed everything and one user per worker holding exactly the
-// permissions the master gives its workers.
-type testServer struct {
-	t    testing.TB
-	opts *server.Options
-	srv  *server.Server
-}
-
-func startServer(t testing.TB, workers ...string) *testServer {
+// startServer runs a NATS server with a "master" user allowed everything
+// and one user per worker holding exactly the permissions the master gives
+// its workers.
+func startServer(t testing.TB, workers ...string) *kilntest.NATSServer {
 	t.Helper()
 	perms := map[string]string{}
 	for _, w := range workers {
@@ -42,64 +33,22 @@ func startServer(t testing.TB, workers ...string) *testServer {
 
 // startServerPerms gives each worker user (key) the permissions of the
 // worker named by its value.
-func startServerPerms(t testing.TB, perms map[string]string) *testServer {
+func startServerPerms(t testing.TB, perms map[string]string) *kilntest.NATSServer {
 	t.Helper()
-	users := []*server.User{{Username: "master", Password: masterPassword}}
+	users := []kilntest.NATSUser{{Name: "master", Password: masterPassword}}
 	for w, as := range perms {
 		pub, sub := protocol.WorkerPermissions(as)
-		users = append(users, &server.User{Username: w, Password: token(w), Permissions: &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: pub},
-			Subscribe: &server.SubjectPermission{Allow: sub},
-			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: 2 * time.Minute},
-		}})
+		users = append(users, kilntest.NATSUser{Name: w, Password: token(w), Publish: pub, Subscribe: sub, Reply: true})
 	}
-	ts := &testServer{t: t, opts: &server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		Users: users, NoSigs: true,
-	}}
-	ts.start()
-	t.Cleanup(func() { ts.srv.Shutdown() })
-	return ts
+	return kilntest.NATS(t, users...)
 }
-
-func (ts *testServer) start() {
-	ts.t.Helper()
-	// After a restart the old port may briefly be taken, e.g. by a client
-	// reconnecting to it that the kernel connected to itself: retry.
-	for range 20 {
-		s, err := server.NewServer(ts.opts)
-		if err != nil {
-			ts.t.Fatal(err)
-		}
-		s.Start()
-		if s.ReadyForConnections(2 * time.Second) {
-			ts.srv = s
-			ts.opts.Port = s.Addr().(*net.TCPAddr).Port
-			return
-		}
-		s.Shutdown()
-		time.Sleep(100 * time.Millisecond)
-	}
-	ts.t.Fatal("nats server not ready")
-}
-
-// restart stops the server and starts it again on the same port and store,
-// as when the master restarts: every client is disconnected and reconnects.
-func (ts *testServer) restart() {
-	ts.t.Helper()
-	ts.srv.Shutdown()
-	ts.srv.WaitForShutdown()
-	ts.start()
-}
-
-func (ts *testServer) URL() string { return ts.srv.ClientURL() }
 
 // testMaster is the master's side of the protocol, as small as a test
 // needs: it creates the log stream and artifact bucket, answers hellos,
 // records and acks events and results, and sends jobs.
 type testMaster struct {
 	t      testing.TB
-	server *testServer
+	server *kilntest.NATSServer
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	obs    jetstream.ObjectStore
@@ -112,16 +61,11 @@ type testMaster struct {
 	dropResult int  // results left unanswered before acking
 	cancelOnEv bool // answer step events with Ack.Cancel
 	helloReply protocol.HelloReply
-	changed    chan struct{}
 }
 
-func newTestMaster(t testing.TB, s *testServer) *testMaster {
+func newTestMaster(t testing.TB, s *kilntest.NATSServer) *testMaster {
 	t.Helper()
-	nc, err := nats.Connect(s.URL(), nats.UserInfo("master", masterPassword), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := s.Connect("master", masterPassword, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +78,7 @@ func newTestMaster(t testing.TB, s *testServer) *testMaster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &testMaster{t: t, server: s, nc: nc, js: js, obs: obs, changed: make(chan struct{}, 1),
+	m := &testMaster{t: t, server: s, nc: nc, js: js, obs: obs,
 		helloReply: protocol.HelloReply{V: protocol.Version, OK: true, HeartbeatInterval: 50 * time.Millisecond}}
 	_, err = nc.Subscribe(protocol.AllWorkerSubjects, m.handle)
 	if err != nil {
@@ -149,12 +93,6 @@ func newTestMaster(t testing.TB, s *testServer) *testMaster {
 func (m *testMaster) handle(msg *nats.Msg) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	defer func() {
-		select {
-		case m.changed <- struct{}{}:
-		default:
-		}
-	}()
 	ack := protocol.Ack{V: protocol.Version, OK: true}
 	_, kind, _ := strings.Cut(strings.TrimPrefix(msg.Subject, "kiln.worker."), ".")
 	switch kind {
@@ -198,21 +136,11 @@ func (m *testMaster) handle(msg *nats.Msg) {
 // waitFor polls cond under the master's lock until it holds.
 func (m *testMaster) waitFor(what string, timeout time.Duration, cond func() bool) {
 	m.t.Helper()
-	deadline := time.After(timeout)
-	for {
+	kilntest.WaitFor(m.t, timeout, what, func() bool {
 		m.mu.Lock()
-		ok := cond()
-		m.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-m.changed:
-		case <-time.After(20 * time.Millisecond):
-		case <-deadline:
-			m.t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+		defer m.mu.Unlock()
+		return cond()
+	})
 }
 
 func (m *testMaster) result(build string, timeout time.Duration) protocol.Result {
@@ -227,6 +155,11 @@ func (m *testMaster) result(build string, timeout time.Duration) protocol.Result
 		}
 		return false
 	})
+	// Every test that reads a result also checks the worker stays within
+	// the vocabulary the master is built to accept.
+	if !slices.Contains(protocol.ResultStatuses, r.Status) {
+		m.t.Errorf("result of %s has status %q, not one of protocol.ResultStatuses %v", build, r.Status, protocol.ResultStatuses)
+	}
 	return r
 }
 
@@ -284,7 +217,7 @@ type runningWorker struct {
 }
 
 // startWorker runs a worker named name until the test ends.
-func startWorker(t testing.TB, s *testServer, cfg Config) *runningWorker {
+func startWorker(t testing.TB, s *kilntest.NATSServer, cfg Config) *runningWorker {
 	t.Helper()
 	if cfg.NATSURL == "" {
 		cfg.NATSURL = s.URL()
@@ -294,7 +227,9 @@ func startWorker(t testing.TB, s *testServer, cfg Config) *runningWorker {
 	}
 	cfg.WorkDir = t.TempDir()
 	cfg.Probe = Probe{OSRelease: "/nonexistent", Machine: func() (string, error) { return "x86_64", nil }}
-	cfg.Logger = testLogger(t)
+	if cfg.Logger == nil {
+		cfg.Logger = kilntest.Logger(t)
+	}
 	w, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -323,11 +258,4 @@ func (rw *runningWorker) wait(t testing.TB, timeout time.Duration) error {
 		t.Fatal("Run did not return")
 		return nil
 	}
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("KILN_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 func TestDetectTags(t *testing.T) {
@@ -72,7 +74,7 @@ func TestConfigTagsMerged(t *testing.T) {
 		Name: "w1", NATSURL: "nats://127.0.0.1:1", WorkDir: t.TempDir(), Tags: []string{"big", " debian ", ""},
 		Probe: Probe{OSRelease: filepath.Join("testdata", "missing"), Machine: func() (string, error) { return "x86_64", nil },
 			LookPath: func(string) (string, error) { return "", errors.New("none") }},
-		Logger: testLogger(t),
+		Logger: kilntest.Logger(t),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -12,42 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing/object"
-
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/protocol"
 )
-
-// makeRepo commits files to a fresh git repository and returns its path and revision.
-func makeRepo(t *testing.T, files map[string]string) (string, string) {
-	t.Helper()
-	dir := t.TempDir()
-	repo, err := git.PlainInit(dir, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wt, err := repo.Worktree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := wt.Add(name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h, err := wt.Commit("initial", &git.CommitOptions{Author: &object.Signature{Name: "t", Email: "t@example.com", When: time.Now()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, h.String()
-}
 
 const nfpmYAML = `name: hello
 arch: ${ARCH}
@@ -65,10 +32,12 @@ func TestBuildEndToEnd(t *testing.T) {
 	startWorker(t, s, Config{Name: "w1", Tags: []string{"nfpm", "fast"}, HeartbeatInterval: time.Hour})
 	m.waitFor("hello", 10*time.Second, func() bool { return len(m.hellos) > 0 })
 
-	repo, rev := makeRepo(t, map[string]string{"VERSION": "1.4.2\n", "hello.txt": "hello\n", "nfpm.yaml": nfpmYAML})
+	src := kilntest.GitRepo(t)
+	src.WriteFiles(map[string]string{"VERSION": "1.4.2\n", "hello.txt": "hello\n", "nfpm.yaml": nfpmYAML})
+	rev := src.Commit("main", "initial")
 	job := protocol.Job{
 		V: protocol.Version, Build: "b1", Attempt: 1, Builder: "hello@debian/bookworm/amd64", Component: "hello",
-		Target: "debian/bookworm/amd64", Format: "apt", Git: repo, Revision: rev,
+		Target: "debian/bookworm/amd64", Format: "apt", Git: src.Dir, Revision: rev,
 		Steps: []protocol.Step{
 			{Name: "checkout", Type: "checkout"},
 			{Name: "version", Type: "shell", Command: []string{"cat", "VERSION"}, SetProperty: map[string]string{"version": `^(\d+\.\d+\.\d+)$`}},
@@ -239,7 +208,7 @@ func TestCancel(t *testing.T) {
 			m.mu.Lock()
 			m.helloReply.Cancel = []string{"c1"}
 			m.mu.Unlock()
-			m.server.restart()
+			m.server.Restart()
 			m.waitFor("hello after reconnect", 10*time.Second, func() bool {
 				h := m.hellos[len(m.hellos)-1]
 				return len(m.hellos) > 1 && slices.Equal(h.Running, []string{"c1"})
@@ -396,7 +365,7 @@ func TestDuplicateJob(t *testing.T) {
 // with an error when cancelled.
 func TestStopWhileOffline(t *testing.T) {
 	for _, drain := range []bool{true, false} {
-		w, err := New(Config{Name: "w1", NATSURL: "nats://127.0.0.1:1", WorkDir: t.TempDir(), Logger: testLogger(t)})
+		w, err := New(Config{Name: "w1", NATSURL: "nats://127.0.0.1:1", WorkDir: t.TempDir(), Logger: kilntest.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,19 +1,21 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-build/kiln/master/api"
-	"github.com/kiln-build/kiln/master/sched"
-	"github.com/kiln-build/kiln/master/state"
+	"github.com/kiln-build/kiln/master/api/client"
+	"github.com/kiln-build/kiln/protocol"
 )
 
 // ctlFlags are shared by every ctl subcommand.
@@ -40,31 +42,26 @@ func newCtlCmd() *cobra.Command {
 	return cmd
 }
 
-func (f *ctlFlags) client() *ctlClient {
-	c := newCtlClient(f.master)
-	if f.token != "" {
-		c.token = f.token
-	}
-	return c
-}
+func (f *ctlFlags) client() *client.Client { return client.New(f.master, f.token) }
 
-// emit prints raw JSON with --json, or calls table otherwise.
-func (f *ctlFlags) emit(w io.Writer, raw []byte, table func(*tabwriter.Writer)) error {
+// emit prints v as the API's JSON with --json, or calls table otherwise.
+func (f *ctlFlags) emit(w io.Writer, v any, table func(*tabwriter.Writer)) error {
 	if f.json {
-		_, err := w.Write(raw)
-		return err
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	table(tw)
 	return tw.Flush()
 }
 
-func buildID(arg string) (string, error) {
+func buildID(arg string) (int64, error) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(arg, "#"), 10, 64)
 	if err != nil || id <= 0 {
-		return "", fmt.Errorf("bad build id %q: want a positive number", arg)
+		return 0, fmt.Errorf("bad build id %q: want a positive number", arg)
 	}
-	return strconv.FormatInt(id, 10), nil
+	return id, nil
 }
 
 func ctlForceCmd(f *ctlFlags) *cobra.Command {
@@ -74,12 +71,11 @@ func ctlForceCmd(f *ctlFlags) *cobra.Command {
 		Short: "Build a component (and its reverse dependencies per its rebuild policy) now",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var res api.ForceResult
-			raw, err := f.client().postJSON("/api/v1/force", api.ForceRequest{Component: args[0], Rev: rev}, &res)
+			res, err := f.client().Force(cmd.Context(), api.ForceRequest{Component: args[0], Rev: rev})
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+			return f.emit(cmd.OutOrStdout(), res, func(tw *tabwriter.Writer) {
 				ids := make([]string, len(res.Builds))
 				for i, id := range res.Builds {
 					ids[i] = strconv.FormatInt(id, 10)
@@ -99,12 +95,11 @@ func ctlBuildsCmd(f *ctlFlags) *cobra.Command {
 		Short: "List builds, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list api.BuildList
-			raw, err := f.client().getJSON("/api/v1/builds?"+lf.query(), &list)
+			list, err := f.client().Builds(cmd.Context(), api.BuildFilter{Component: lf.component, Target: lf.target, Status: lf.status, Limit: lf.limit, Offset: lf.offset})
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+			return f.emit(cmd.OutOrStdout(), list, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "ID\tBUILDER\tSTATUS\tWORKER\tSTARTED\tTOOK\tSUMMARY")
 				for _, b := range list.Builds {
 					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Builder, b.Status, or(b.Worker, "-"), ago(b.Started), took(b.Started, b.Ended), b.Summary)
@@ -113,7 +108,7 @@ func ctlBuildsCmd(f *ctlFlags) *cobra.Command {
 			})
 		},
 	}
-	lf.register(cmd, "only this status (pending, running, success, failure, ...)", 50, "at most this many")
+	lf.register(cmd, "only this status ("+strings.Join(protocol.Statuses, ", ")+")", 50, "at most this many")
 	return cmd
 }
 
@@ -133,16 +128,6 @@ func (lf *listFilter) register(cmd *cobra.Command, statusUsage string, limit int
 	fl.IntVar(&lf.offset, "offset", 0, "skip this many")
 }
 
-func (lf *listFilter) query() string {
-	q := url.Values{"limit": {strconv.Itoa(lf.limit)}, "offset": {strconv.Itoa(lf.offset)}}
-	for k, v := range map[string]string{"component": lf.component, "target": lf.target, "status": lf.status} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	return q.Encode()
-}
-
 func or(s, def string) string {
 	if s == "" {
 		return def
@@ -160,12 +145,11 @@ func ctlShowCmd(f *ctlFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var b api.BuildDetail
-			raw, err := f.client().getJSON("/api/v1/builds/"+id, &b)
+			b, err := f.client().Build(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) { showBuild(tw, &b) })
+			return f.emit(cmd.OutOrStdout(), b, func(tw *tabwriter.Writer) { showBuild(tw, b) })
 		},
 	}
 }
@@ -229,12 +213,12 @@ func ctlLogCmd(f *ctlFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			status, err := f.client().streamLog(id, follow, cmd.OutOrStdout())
+			status, err := f.client().Log(cmd.Context(), id, follow, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
 			if follow && status != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "build %s ended: %s\n", id, status)
+				fmt.Fprintf(cmd.ErrOrStderr(), "build %d ended: %s\n", id, status)
 			}
 			return nil
 		},
@@ -244,20 +228,20 @@ func ctlLogCmd(f *ctlFlags) *cobra.Command {
 }
 
 func ctlCancelCmd(f *ctlFlags) *cobra.Command {
-	return ctlBuildActionCmd(f, "cancel", "Cancel a pending or running build", func(tw *tabwriter.Writer, b *state.Build) {
+	return ctlBuildActionCmd(f, "cancel", "Cancel a pending or running build", (*client.Client).Cancel, func(tw *tabwriter.Writer, b *api.Build) {
 		fmt.Fprintf(tw, "build %d %s: %s\n", b.ID, b.Builder, b.Status)
 	})
 }
 
 func ctlRebuildCmd(f *ctlFlags) *cobra.Command {
-	return ctlBuildActionCmd(f, "rebuild", "Request a build's builder again at the same revision", func(tw *tabwriter.Writer, res *api.ForceResult) {
+	return ctlBuildActionCmd(f, "rebuild", "Request a build's builder again at the same revision", (*client.Client).Rebuild, func(tw *tabwriter.Writer, res *api.ForceResult) {
 		fmt.Fprintf(tw, "change %d: new build %v\n", res.Change, res.Builds)
 	})
 }
 
-// ctlBuildActionCmd is `ctl ACTION BUILD`: it posts to the build's ACTION
-// endpoint and prints the answer, decoded as T, with print.
-func ctlBuildActionCmd[T any](f *ctlFlags, action, short string, print func(*tabwriter.Writer, *T)) *cobra.Command {
+// ctlBuildActionCmd is `ctl ACTION BUILD`: it calls act and prints the
+// answer with print.
+func ctlBuildActionCmd[T any](f *ctlFlags, action, short string, act func(*client.Client, context.Context, int64) (*T, error), print func(*tabwriter.Writer, *T)) *cobra.Command {
 	return &cobra.Command{
 		Use:   action + " BUILD",
 		Short: short,
@@ -267,12 +251,11 @@ func ctlBuildActionCmd[T any](f *ctlFlags, action, short string, print func(*tab
 			if err != nil {
 				return err
 			}
-			var res T
-			raw, err := f.client().postJSON("/api/v1/builds/"+id+"/"+action, nil, &res)
+			res, err := act(f.client(), cmd.Context(), id)
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) { print(tw, &res) })
+			return f.emit(cmd.OutOrStdout(), res, func(tw *tabwriter.Writer) { print(tw, res) })
 		},
 	}
 }
@@ -283,12 +266,11 @@ func ctlWorkersCmd(f *ctlFlags) *cobra.Command {
 		Short: "List workers: connection, tags, slots, running builds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ws []sched.WorkerStatus
-			raw, err := f.client().getJSON("/api/v1/workers", &ws)
+			ws, err := f.client().Workers(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+			return f.emit(cmd.OutOrStdout(), ws, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "NAME\tSTATE\tSLOTS\tFREE\tRUNNING\tLAST SEEN\tTAGS")
 				for _, w := range ws {
 					st := "offline"
@@ -319,12 +301,11 @@ func ctlExplainCmd(f *ctlFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var e sched.Explanation
-			raw, err := f.client().getJSON("/api/v1/requests/"+id+"/explain", &e)
+			e, err := f.client().Explain(cmd.Context(), id)
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+			return f.emit(cmd.OutOrStdout(), e, func(tw *tabwriter.Writer) {
 				fmt.Fprintf(tw, "request %d (%s, %s): %s\n", e.Build, e.Builder, e.Status, e.Reason)
 			})
 		},
@@ -341,16 +322,11 @@ func ctlChangesCmd(f *ctlFlags) *cobra.Command {
 		Short: "List changes, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cs api.ChangeList
-			q := url.Values{"limit": {strconv.Itoa(limit)}}
-			if component != "" {
-				q.Set("component", component)
-			}
-			raw, err := f.client().getJSON("/api/v1/changes?"+q.Encode(), &cs)
+			cs, err := f.client().Changes(cmd.Context(), api.ChangeFilter{Component: component, Limit: limit})
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+			return f.emit(cmd.OutOrStdout(), cs, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "ID\tCOMPONENT\tTARGET\tREVISION\tBUILDSET\tCREATED\tSOURCE\tREASON")
 				for _, c := range cs.Changes {
 					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.ID, c.Component, or(c.Target, "all"), or(c.Revision, "head"), c.Buildset, ago(c.Created), changeSource(c.Source), c.Reason)
@@ -361,4 +337,21 @@ func ctlChangesCmd(f *ctlFlags) *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many")
 	cmd.Flags().StringVar(&component, "component", "", "only this component's changes")
 	return cmd
+}
+
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("15:04:05")
+}
+
+func took(start, end time.Time) string {
+	if start.IsZero() {
+		return "-"
+	}
+	if end.IsZero() {
+		return time.Since(start).Truncate(time.Second).String() + "…"
+	}
+	return end.Sub(start).Round(time.Millisecond).String()
 }

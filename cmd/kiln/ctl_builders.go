@@ -19,12 +19,11 @@ func ctlBuildersCmd(f *ctlFlags) *cobra.Command {
 		Short: "List builders with their latest build (the web page's grid)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var list api.BuilderList
-			raw, err := f.client().getJSON("/api/v1/builders?"+lf.query(), &list)
+			list, err := f.client().Builders(cmd.Context(), api.BuilderFilter{Component: lf.component, Target: lf.target, Status: lf.status, Limit: lf.limit, Offset: lf.offset})
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+			return f.emit(cmd.OutOrStdout(), list, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "BUILDER\tLATEST\tSTATUS")
 				for _, b := range list.Builders {
 					latest, st := "-", api.StatusNever

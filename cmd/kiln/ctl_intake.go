@@ -8,12 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kiln-build/kiln/master"
-	"github.com/kiln-build/kiln/master/state"
+	"github.com/kiln-build/kiln/master/api"
 )
 
 // changeSource says where a change came from in one table cell.
-func changeSource(s *state.Source) string {
+func changeSource(s *api.Source) string {
 	if s == nil {
 		return "-"
 	}
@@ -43,12 +42,11 @@ func ctlConfigCmd(f *ctlFlags) *cobra.Command {
 		Short: "Which config is active, when it was loaded, and why a newer one was refused",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st master.ConfigStatus
-			raw, err := f.client().getJSON("/api/v1/config", &st)
+			st, err := f.client().Config(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if err := f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) { showConfig(tw, &st) }); err != nil {
+			if err := f.emit(cmd.OutOrStdout(), st, func(tw *tabwriter.Writer) { showConfig(tw, st) }); err != nil {
 				return err
 			}
 			if st.Error != nil && !f.json {
@@ -60,7 +58,7 @@ func ctlConfigCmd(f *ctlFlags) *cobra.Command {
 	return cmd
 }
 
-func showConfig(tw *tabwriter.Writer, st *master.ConfigStatus) {
+func showConfig(tw *tabwriter.Writer, st *api.ConfigStatus) {
 	src := st.Source
 	if st.Branch != "" {
 		src += " branch " + st.Branch
@@ -106,12 +104,11 @@ func ctlPollersCmd(f *ctlFlags) *cobra.Command {
 		Short: "The repositories' pollers: refs seen, last and next poll, errors",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var ps []master.PollerStatus
-			raw, err := f.client().getJSON("/api/v1/pollers", &ps)
+			ps, err := f.client().Pollers(cmd.Context())
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+			return f.emit(cmd.OutOrStdout(), ps, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "REPOSITORY\tCOMPONENTS\tREFS\tLAST POLL\tNEXT POLL\tLAST CHANGE\tFAILURES\tLAST ERROR")
 				for _, p := range ps {
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", p.URL, strings.Join(p.Components, ","), p.Refs,

@@ -2,12 +2,11 @@ package main
 
 import (
 	"fmt"
-	"net/url"
+	"io"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/kiln-build/kiln/master/api"
 )
 
 func ctlRepoCmd(f *ctlFlags) *cobra.Command {
@@ -26,16 +25,11 @@ func ctlRepoLsCmd(f *ctlFlags) *cobra.Command {
 		Short: "List the packages and versions a channel publishes, per target",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := "/api/v1/repos/" + url.PathEscape(args[0]) + "/packages"
-			if target != "" {
-				path += "?" + url.Values{"target": {target}}.Encode()
-			}
-			var list api.RepoList
-			raw, err := f.client().getJSON(path, &list)
+			list, err := f.client().Repos(cmd.Context(), args[0], target)
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+			return f.emit(cmd.OutOrStdout(), list, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "TARGET\tPACKAGE\tVERSION\tARCH\tBUILD\tFILE")
 				for _, r := range list.Repos {
 					if len(r.Packages) == 0 {
@@ -62,11 +56,11 @@ signing key is inline. For yum targets save it under /etc/yum.repos.d/ and
 put the key (printed after the .repo, as comments say) where gpgkey= points.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			text, err := f.client().do("GET", "/api/v1/repos/"+url.PathEscape(args[0])+"/client-config?"+url.Values{"target": {args[1]}}.Encode(), nil)
+			text, err := f.client().ClientConfig(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
-			_, err = cmd.OutOrStdout().Write(text)
+			_, err = io.WriteString(cmd.OutOrStdout(), text)
 			return err
 		},
 	}
@@ -78,12 +72,11 @@ func ctlRepoRollbackCmd(f *ctlFlags) *cobra.Command {
 		Short: "Serve a channel's previous published version again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var res api.RollbackResult
-			raw, err := f.client().postJSON("/api/v1/repos/"+url.PathEscape(args[0])+"/rollback", nil, &res)
+			res, err := f.client().Rollback(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			return f.emit(cmd.OutOrStdout(), raw, func(tw *tabwriter.Writer) {
+			return f.emit(cmd.OutOrStdout(), res, func(tw *tabwriter.Writer) {
 				fmt.Fprintf(tw, "%s now serves version %s\n", res.Channel, res.Version)
 			})
 		},

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,6 +25,7 @@ import (
 	"github.com/kiln-build/kiln/builders"
 	"github.com/kiln-build/kiln/configs"
 	"github.com/kiln-build/kiln/master/api"
+	"github.com/kiln-build/kiln/master/api/client"
 )
 
 type demoOpts struct {
@@ -121,15 +120,13 @@ func runDemo(ctx context.Context, o *demoOpts, out io.Writer) error {
 		return err
 	}
 	base := "http://" + o.http
-	client := newCtlClient(base)
-	client.token = userToken // forcing is an action: it needs a user
-	if err := waitFor(ctx, o.ready, sup, func() bool { return workerConnected(client, "local") }); err != nil {
+	c := client.New(base, userToken) // forcing is an action: it needs a user
+	if err := waitFor(ctx, o.ready, sup, func() bool { return workerConnected(ctx, c, "local") }); err != nil {
 		return fmt.Errorf("demo: the farm did not come up (see %s): %w", logDir, err)
 	}
 	// opencore is rebuilt as libgrace's dependent, after it.
 	for _, component := range []string{"libgrace", "kiln-hello"} {
-		var res api.ForceResult
-		if _, err := client.postJSON("/api/v1/force", api.ForceRequest{Component: component}, &res); err != nil {
+		if _, err := c.Force(ctx, api.ForceRequest{Component: component}); err != nil {
 			return fmt.Errorf("demo: force %s: %w", component, err)
 		}
 	}
@@ -253,16 +250,9 @@ func trimNewline(b []byte) []byte {
 	return b
 }
 
-func workerConnected(c *ctlClient, name string) bool {
-	raw, err := c.do(http.MethodGet, "/api/v1/workers", nil)
+func workerConnected(ctx context.Context, c *client.Client, name string) bool {
+	workers, err := c.Workers(ctx)
 	if err != nil {
-		return false
-	}
-	var workers []struct {
-		Name      string `json:"name"`
-		Connected bool   `json:"connected"`
-	}
-	if json.Unmarshal(raw, &workers) != nil {
 		return false
 	}
 	for _, w := range workers {

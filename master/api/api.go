@@ -15,15 +15,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kiln-build/kiln/master/sched"
-	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/protocol"
-)
-
-// Errors a Backend returns for the API to map onto status codes.
-var (
-	ErrUnknownComponent = errors.New("unknown component")
-	ErrInvalid          = errors.New("invalid request")
 )
 
 // ForceRequest is the body of POST /api/v1/force. Component may be
@@ -43,14 +35,14 @@ type ForceResult struct {
 
 // BuildDetail is a build with the change that caused it.
 type BuildDetail struct {
-	*state.Build
-	Change *state.Change `json:"change_record,omitempty"`
+	*Build
+	Change *Change `json:"change_record,omitempty"`
 }
 
 // BuildList is a page of builds.
 type BuildList struct {
-	Builds []*state.Build `json:"builds"`
-	Total  int            `json:"total"`
+	Builds []*Build `json:"builds"`
+	Total  int      `json:"total"`
 }
 
 // ChangeFilter selects changes; empty fields match all.
@@ -62,8 +54,8 @@ type ChangeFilter struct {
 
 // ChangeList is a page of changes.
 type ChangeList struct {
-	Changes []*state.Change `json:"changes"`
-	Total   int             `json:"total"`
+	Changes []*Change `json:"changes"`
+	Total   int       `json:"total"`
 }
 
 // BuilderFilter selects builders; Status matches their latest build
@@ -79,10 +71,10 @@ type BuilderFilter struct {
 // BuilderStatus is a configured builder and its latest build, what one cell
 // of the web page's grid shows.
 type BuilderStatus struct {
-	Name      string          `json:"name"`
-	Component string          `json:"component"`
-	Target    string          `json:"target"`
-	Latest    *state.BuildRef `json:"latest,omitempty"`
+	Name      string    `json:"name"`
+	Component string    `json:"component"`
+	Target    string    `json:"target"`
+	Latest    *BuildRef `json:"latest,omitempty"`
 }
 
 // BuilderList is a page of builders.
@@ -99,18 +91,20 @@ type Backend interface {
 	Force(ctx context.Context, r ForceRequest) (*ForceResult, error)
 	Rebuild(ctx context.Context, build int64) (*ForceResult, error)
 	Cancel(ctx context.Context, build int64) error
-	Builds(f state.Filter) ([]*state.Build, int)
-	Build(id int64) (*state.Build, error)
+	Builds(f BuildFilter) ([]*Build, int)
+	Build(id int64) (*Build, error)
 	Builders(f BuilderFilter) ([]BuilderStatus, int)
-	Change(id int64) (*state.Change, error)
-	Changes(f ChangeFilter) ([]*state.Change, int)
-	Workers() []sched.WorkerStatus
-	Explain(id int64) (*sched.Explanation, error)
+	Change(id int64) (*Change, error)
+	Changes(f ChangeFilter) ([]*Change, int)
+	Workers() []Worker
+	Explain(id int64) (*Explanation, error)
 	// Log calls fn with the build's log chunks in order; with follow it
 	// keeps going until the build has ended and its log is drained.
 	Log(ctx context.Context, build int64, follow bool, fn func(protocol.LogChunk) error) error
 	// Artifact opens a stored artifact of a build.
-	Artifact(ctx context.Context, build int64, name string) (io.ReadCloser, protocol.Artifact, error)
+	Artifact(ctx context.Context, build int64, name string) (io.ReadCloser, Artifact, error)
+	ConfigStatus() ConfigStatus
+	Pollers() []Poller
 	RepoBackend
 }
 
@@ -171,6 +165,8 @@ func Register(mux *http.ServeMux, b Backend, auth Authorizer, log *slog.Logger) 
 	h.handle(mux, "GET /api/v1/workers", ActionRead, h.workers)
 	h.handle(mux, "GET /api/v1/requests/{id}/explain", ActionRead, h.explain)
 	h.handle(mux, "GET /api/v1/changes", ActionRead, h.changes)
+	h.handle(mux, "GET /api/v1/config", ActionRead, h.config)
+	h.handle(mux, "GET /api/v1/pollers", ActionRead, h.pollers)
 	h.handle(mux, "GET /api/v1/openapi.json", ActionRead, serveOpenAPI)
 	h.registerRepos(mux)
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
@@ -237,13 +233,13 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 func (h *handler) fail(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, state.ErrNotFound), errors.Is(err, ErrUnknownComponent):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrUnknownComponent):
 		code = http.StatusNotFound
 	case errors.Is(err, ErrInvalid):
 		code = http.StatusBadRequest
-	case errors.Is(err, state.ErrFinished):
+	case errors.Is(err, ErrConflict):
 		code = http.StatusConflict
-	case errors.Is(err, state.ErrNotLeader), errors.Is(err, sched.ErrNotLeading), errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable):
 		code = http.StatusServiceUnavailable
 	}
 	if code == http.StatusInternalServerError {
@@ -290,19 +286,14 @@ func queryInt(w http.ResponseWriter, r *http.Request, name string, def int) (int
 	return v, true
 }
 
-var knownStatuses = map[string]bool{
-	protocol.StatusPending: true, protocol.StatusRunning: true, protocol.StatusSuccess: true, protocol.StatusFailure: true,
-	protocol.StatusException: true, protocol.StatusCancelled: true, protocol.StatusLost: true,
-	protocol.StatusSuperseded: true, protocol.StatusSkipped: true,
-}
 
 func (h *handler) builds(w http.ResponseWriter, r *http.Request) {
 	if !onlyParams(w, r, "component", "target", "status", "worker", "buildset", "limit", "offset") {
 		return
 	}
 	q := r.URL.Query()
-	f := state.Filter{Component: q.Get("component"), Target: q.Get("target"), Status: q.Get("status"), Worker: q.Get("worker")}
-	if f.Status != "" && !knownStatuses[f.Status] {
+	f := BuildFilter{Component: q.Get("component"), Target: q.Get("target"), Status: q.Get("status"), Worker: q.Get("worker")}
+	if f.Status != "" && !slices.Contains(protocol.Statuses, f.Status) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad query parameter status=%q", f.Status))
 		return
 	}
@@ -336,7 +327,7 @@ func (h *handler) builders(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := BuilderFilter{Component: q.Get("component"), Target: q.Get("target"), Status: q.Get("status")}
-	if f.Status != "" && f.Status != StatusNever && !knownStatuses[f.Status] {
+	if f.Status != "" && f.Status != StatusNever && !slices.Contains(protocol.Statuses, f.Status) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad query parameter status=%q (want a build status or %q)", f.Status, StatusNever))
 		return
 	}
@@ -352,7 +343,7 @@ func (h *handler) builders(w http.ResponseWriter, r *http.Request) {
 }
 
 // lookup reads the {id} of a build route, answering 400 or 404 itself.
-func (h *handler) lookup(w http.ResponseWriter, r *http.Request, params ...string) (*state.Build, bool) {
+func (h *handler) lookup(w http.ResponseWriter, r *http.Request, params ...string) (*Build, bool) {
 	if !onlyParams(w, r, params...) {
 		return nil, false
 	}
@@ -375,7 +366,7 @@ func (h *handler) steps(w http.ResponseWriter, r *http.Request) {
 	}
 	steps := b.Steps
 	if steps == nil {
-		steps = []state.Step{}
+		steps = []Step{}
 	}
 	writeJSON(w, http.StatusOK, steps)
 }
@@ -553,7 +544,25 @@ func (h *handler) changes(w http.ResponseWriter, r *http.Request) {
 	}
 	list, total := h.b.Changes(f)
 	if list == nil {
-		list = []*state.Change{}
+		list = []*Change{}
 	}
 	writeJSON(w, http.StatusOK, ChangeList{Changes: list, Total: total})
+}
+
+func (h *handler) config(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r) {
+		return
+	}
+	writeJSON(w, http.StatusOK, h.b.ConfigStatus())
+}
+
+func (h *handler) pollers(w http.ResponseWriter, r *http.Request) {
+	if !onlyParams(w, r) {
+		return
+	}
+	list := h.b.Pollers()
+	if list == nil {
+		list = []Poller{}
+	}
+	writeJSON(w, http.StatusOK, list)
 }

@@ -14,15 +14,13 @@ import (
 	"testing"
 
 	"github.com/kiln-build/kiln/master/api"
-	"github.com/kiln-build/kiln/master/sched"
-	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/protocol"
 )
 
 // backend answers from a fixed set of builds and records what it was asked.
 type backend struct {
-	builds   map[int64]*state.Build
-	filter   state.Filter
+	builds   map[int64]*api.Build
+	filter   api.BuildFilter
 	builders api.BuilderFilter
 	changes  api.ChangeFilter
 	forced   api.ForceRequest
@@ -44,37 +42,39 @@ func (b *backend) Cancel(_ context.Context, id int64) error {
 	}
 	return b.failure
 }
-func (b *backend) Builds(f state.Filter) ([]*state.Build, int) {
+func (b *backend) Builds(f api.BuildFilter) ([]*api.Build, int) {
 	b.filter = f
 	return nil, 0
 }
-func (b *backend) Build(id int64) (*state.Build, error) {
+func (b *backend) Build(id int64) (*api.Build, error) {
 	if x, ok := b.builds[id]; ok {
 		return x, nil
 	}
-	return nil, fmt.Errorf("build %d: %w", id, state.ErrNotFound)
+	return nil, fmt.Errorf("build %d: %w", id, api.ErrNotFound)
 }
 func (b *backend) Builders(f api.BuilderFilter) ([]api.BuilderStatus, int) {
 	b.builders = f
 	return nil, 0
 }
-func (b *backend) Change(id int64) (*state.Change, error) { return nil, state.ErrNotFound }
-func (b *backend) Changes(f api.ChangeFilter) ([]*state.Change, int) {
+func (b *backend) Change(id int64) (*api.Change, error) { return nil, api.ErrNotFound }
+func (b *backend) Changes(f api.ChangeFilter) ([]*api.Change, int) {
 	b.changes = f
 	return nil, 0
 }
-func (b *backend) Workers() []sched.WorkerStatus { return nil }
-func (b *backend) Explain(id int64) (*sched.Explanation, error) {
+func (b *backend) Workers() []api.Worker          { return nil }
+func (b *backend) ConfigStatus() api.ConfigStatus { return api.ConfigStatus{Source: "farm.yaml"} }
+func (b *backend) Pollers() []api.Poller          { return nil }
+func (b *backend) Explain(id int64) (*api.Explanation, error) {
 	if _, err := b.Build(id); err != nil {
 		return nil, err
 	}
-	return nil, sched.ErrNotLeading
+	return nil, fmt.Errorf("%w: this master is not the leader", api.ErrUnavailable)
 }
 func (b *backend) Log(_ context.Context, id int64, _ bool, fn func(protocol.LogChunk) error) error {
 	return fn(protocol.LogChunk{Lines: []string{"line one", "line two"}})
 }
-func (b *backend) Artifact(context.Context, int64, string) (io.ReadCloser, protocol.Artifact, error) {
-	return nil, protocol.Artifact{}, state.ErrNotFound
+func (b *backend) Artifact(context.Context, int64, string) (io.ReadCloser, api.Artifact, error) {
+	return nil, api.Artifact{}, api.ErrNotFound
 }
 
 func serve(b *backend, auth api.Authorizer) *httptest.Server {
@@ -96,7 +96,7 @@ func do(t *testing.T, srv *httptest.Server, method, path, body string) (int, str
 }
 
 func TestStatusCodesAndErrors(t *testing.T) {
-	be := &backend{builds: map[int64]*state.Build{7: {ID: 7, Status: protocol.StatusSuccess}}}
+	be := &backend{builds: map[int64]*api.Build{7: {ID: 7, Status: protocol.StatusSuccess}}}
 	srv := serve(be, nil)
 	defer srv.Close()
 	for _, tc := range []struct {
@@ -109,7 +109,7 @@ func TestStatusCodesAndErrors(t *testing.T) {
 		{"POST", "/api/v1/force", `{"component":"libx","colour":"red"}`, nil, 400, "colour"},
 		{"POST", "/api/v1/force", `not json`, nil, 400, "bad force request"},
 		{"POST", "/api/v1/force", `{"component":"nosuch"}`, fmt.Errorf("force nosuch: %w", api.ErrUnknownComponent), 404, "unknown component"},
-		{"POST", "/api/v1/force", `{"component":"x"}`, fmt.Errorf("apply: %w", state.ErrNotLeader), 503, "not the raft leader"},
+		{"POST", "/api/v1/force", `{"component":"x"}`, fmt.Errorf("apply: %w: not the raft leader", api.ErrUnavailable), 503, "not the raft leader"},
 		{"POST", "/api/v1/force", `{"component":"x"}`, errors.New("disk on fire"), 500, "disk on fire"},
 		{"GET", "/api/v1/builds/7", "", nil, 200, `"status": "success"`},
 		{"GET", "/api/v1/builds/8", "", nil, 404, "build 8: not found"},
@@ -120,7 +120,7 @@ func TestStatusCodesAndErrors(t *testing.T) {
 		{"GET", "/api/v1/builds/7/log?follow=maybe", "", nil, 400, "follow"},
 		{"GET", "/api/v1/builds/7/log", "", nil, 200, "line one\nline two\n"},
 		{"GET", "/api/v1/builds/7/artifacts/dir/x.deb", "", nil, 404, "not found"},
-		{"POST", "/api/v1/builds/7/cancel", "", fmt.Errorf("cancel: %w", state.ErrFinished), 409, "already finished"},
+		{"POST", "/api/v1/builds/7/cancel", "", fmt.Errorf("cancel: %w: build already finished", api.ErrConflict), 409, "already finished"},
 		{"GET", "/api/v1/requests/7/explain", "", nil, 503, "not the leader"},
 		{"GET", "/api/v1/requests/9/explain", "", nil, 404, "not found"},
 		{"GET", "/api/v1/nothing", "", nil, 404, "no API route"},
@@ -162,7 +162,7 @@ func TestBuildFiltersReachTheBackend(t *testing.T) {
 			t.Fatalf("GET %s: HTTP %d %s", path, code, body)
 		}
 	}
-	want := state.Filter{Component: "libx", Target: "debian/bookworm/amd64", Status: "failure", Worker: "w1", Limit: 5, Offset: 10, Buildset: 4}
+	want := api.BuildFilter{Component: "libx", Target: "debian/bookworm/amd64", Status: "failure", Worker: "w1", Limit: 5, Offset: 10, Buildset: 4}
 	if !reflect.DeepEqual(be.filter, want) {
 		t.Errorf("filter = %+v, want %+v", be.filter, want)
 	}
@@ -175,7 +175,7 @@ func TestBuildFiltersReachTheBackend(t *testing.T) {
 }
 
 func TestAuthorizer(t *testing.T) {
-	be := &backend{builds: map[int64]*state.Build{7: {ID: 7}}}
+	be := &backend{builds: map[int64]*api.Build{7: {ID: 7}}}
 	var asked []string
 	srv := serve(be, func(r *http.Request, action string) (string, error) {
 		asked = append(asked, action)

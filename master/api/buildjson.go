@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/kiln-build/kiln/master/state"
+	"github.com/kiln-build/kiln/protocol"
 )
 
 // finishedJSONCap bounds the cache: about 1.3 kB a build, so some 25 MB.
@@ -23,8 +23,8 @@ type finishedJSON struct {
 }
 
 // encode returns b as indented JSON, nested as a member of BuildList.Builds.
-func (c *finishedJSON) encode(b *state.Build) ([]byte, error) {
-	if !state.Terminal(b.Status) {
+func (c *finishedJSON) encode(b *Build) ([]byte, error) {
+	if !protocol.Terminal(b.Status) {
 		return json.MarshalIndent(b, "    ", "  ")
 	}
 	c.mu.RLock()
@@ -60,7 +60,7 @@ var listBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // writeBuildList writes what writeJSON would for BuildList{list, total},
 // byte for byte, from the cache.
-func (c *finishedJSON) writeBuildList(w http.ResponseWriter, list []*state.Build, total int) error {
+func (c *finishedJSON) writeBuildList(w http.ResponseWriter, list []*Build, total int) error {
 	buf := listBufs.Get().(*bytes.Buffer)
 	defer listBufs.Put(buf)
 	buf.Reset()

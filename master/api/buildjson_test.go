@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/protocol"
 )
 
@@ -13,24 +12,24 @@ import (
 // byte of the answer, on a miss or a hit, for finished and live builds.
 func TestCachedBuildListIsWhatJSONEncodingGives(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
-	done := &state.Build{ID: 9, Builder: "a@d/v/x", Status: protocol.StatusSuccess, Created: t0, Ended: t0,
-		Properties: map[string]string{"version": "1.0 <&>"}, Artifacts: []protocol.Artifact{{Name: "a.deb", Size: 3, SHA256: "ab"}},
-		Steps: []state.Step{{Index: 0, Name: "build", Status: protocol.StatusSuccess}}}
-	live := &state.Build{ID: 10, Builder: "a@d/v/x", Status: protocol.StatusRunning, Created: t0}
+	done := &Build{ID: 9, Builder: "a@d/v/x", Status: protocol.StatusSuccess, Created: t0, Ended: t0,
+		Properties: map[string]string{"version": "1.0 <&>"}, Artifacts: []Artifact{{Name: "a.deb", Size: 3, SHA256: "ab"}},
+		Steps: []Step{{Index: 0, Name: "build", Status: protocol.StatusSuccess}}}
+	live := &Build{ID: 10, Builder: "a@d/v/x", Status: protocol.StatusRunning, Created: t0}
 	var c finishedJSON
 	for _, tc := range []struct {
 		name  string
-		list  []*state.Build
+		list  []*Build
 		total int
 	}{
 		{"empty", nil, 0},
-		{"miss", []*state.Build{live, done}, 7},
-		{"hit", []*state.Build{live, done}, 7},
+		{"miss", []*Build{live, done}, 7},
+		{"hit", []*Build{live, done}, 7},
 	} {
 		want := httptest.NewRecorder()
 		list := tc.list
 		if list == nil {
-			list = []*state.Build{}
+			list = []*Build{}
 		}
 		writeJSON(want, 200, BuildList{Builds: list, Total: tc.total})
 		got := httptest.NewRecorder()

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/kiln-build/kiln/master/api"
-	"github.com/kiln-build/kiln/master/state"
 )
 
 // TestOpenAPIMatchesRoutes: every route Register adds is documented with its
@@ -31,7 +30,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Fatalf("openapi %q servers %v: want OpenAPI 3 under /api/v1", doc.OpenAPI, doc.Servers)
 	}
 	mux := http.NewServeMux()
-	be := &backend{builds: map[int64]*state.Build{7: {ID: 7}}}
+	be := &backend{builds: map[int64]*api.Build{7: {ID: 7}}}
 	routes := api.Register(mux, be, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if len(routes) == 0 {
 		t.Fatal("Register reported no routes")

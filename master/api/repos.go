@@ -2,14 +2,9 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 )
-
-// ErrUnavailable means the master cannot do this now (no signing agent,
-// not the leader): 503, try elsewhere or later.
-var ErrUnavailable = errors.New("unavailable")
 
 // RepoPackage is one package file a repository lists.
 type RepoPackage struct {

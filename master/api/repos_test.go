@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/kiln-build/kiln/master/api"
-	"github.com/kiln-build/kiln/master/state"
 )
 
 // The test backend knows one channel, dev, with one target.
@@ -17,7 +16,7 @@ func (b *backend) Repos(_ context.Context, channel, target string) ([]api.Repo, 
 		return nil, b.failure
 	}
 	if channel != "" && channel != "dev" {
-		return nil, fmt.Errorf("channel %q: %w", channel, state.ErrNotFound)
+		return nil, fmt.Errorf("channel %q: %w", channel, api.ErrNotFound)
 	}
 	if target != "" && target != "debian/bookworm/amd64" {
 		return nil, nil
@@ -27,7 +26,7 @@ func (b *backend) Repos(_ context.Context, channel, target string) ([]api.Repo, 
 
 func (b *backend) RepoClientConfig(_ context.Context, channel, target string) (string, error) {
 	if channel != "dev" {
-		return "", fmt.Errorf("channel %q: %w", channel, state.ErrNotFound)
+		return "", fmt.Errorf("channel %q: %w", channel, api.ErrNotFound)
 	}
 	return "Types: deb\nSuites: " + target + "\n", b.failure
 }
@@ -56,7 +55,7 @@ func TestRepoRoutes(t *testing.T) {
 		{"client config", "GET", "/api/v1/repos/dev/client-config?target=debian/bookworm/amd64", nil, http.StatusOK, "Suites: debian/bookworm/amd64"},
 		{"client config needs a target", "GET", "/api/v1/repos/dev/client-config", nil, http.StatusBadRequest, "?target="},
 		{"rollback", "POST", "/api/v1/repos/dev/rollback", nil, http.StatusOK, `"version": "v000002"`},
-		{"rollback of an unknown version", "POST", "/api/v1/repos/dev/rollback", fmt.Errorf("rollback: %w", state.ErrNotFound), http.StatusNotFound, "rollback"},
+		{"rollback of an unknown version", "POST", "/api/v1/repos/dev/rollback", fmt.Errorf("rollback: %w", api.ErrNotFound), http.StatusNotFound, "rollback"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

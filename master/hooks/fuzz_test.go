@@ -2,12 +2,12 @@ package hooks
 
 import (
 	"bytes"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 // fuzzProvider drives a whole request through the handler with a valid
@@ -28,7 +28,7 @@ func fuzzProvider(f *testing.F, provider string, events []string, fixtures ...st
 			Config:     testConfig(),
 			Components: testComponents,
 			Sink:       rec.sink,
-			Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Logger:     kilntest.QuietLogger(),
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -7,8 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 var testNow = time.Date(2026, 11, 22, 3, 30, 0, 0, time.UTC)
@@ -126,7 +126,7 @@ func newTestHandler(t testing.TB, cfg Config, rec *recorder, notes *[]notified) 
 				mu.Unlock()
 			}
 		},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: kilntest.QuietLogger(),
 		Now:    func() time.Time { return testNow },
 	})
 	if err != nil {
@@ -636,7 +636,7 @@ func TestDuplicateConcurrent(t *testing.T) {
 			*(n.(*int))++
 			return nil
 		},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: kilntest.QuietLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -3,18 +3,17 @@ package poller
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/internal/gittest"
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/master/hooks"
 )
 
@@ -74,19 +73,6 @@ func (c *collector) expect(t *testing.T, settle time.Duration, want ...summary) 
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 // run starts p and returns a stop function that waits for Run to return.
 func run(t *testing.T, p *Poller) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -122,11 +108,10 @@ func statusOf(p *Poller, url string) Status {
 
 // servedRepo serves a new repository name.git over smart HTTP and returns
 // it, still without commits, and its URL.
-func servedRepo(t *testing.T, name string) (*gittest.Repo, string) {
+func servedRepo(t *testing.T, name string) (*kilntest.Repo, string) {
 	t.Helper()
-	root := t.TempDir()
-	base := gittest.Serve(t, root)
-	return gittest.New(t, root, name+".git"), base + "/" + name + ".git"
+	r := kilntest.ServeGit(t).Repo(name + ".git")
+	return r, r.URL
 }
 
 // watch has p poll url for the one component of that name.
@@ -140,7 +125,7 @@ func watch(t *testing.T, p *Poller, url, component string) {
 func newPoller(t *testing.T, o Options) *Poller {
 	t.Helper()
 	if o.Logger == nil {
-		o.Logger = quietLogger()
+		o.Logger = kilntest.QuietLogger()
 	}
 	p, err := New(o)
 	if err != nil {
@@ -168,7 +153,7 @@ func TestPollerReportsEachNewCommit(t *testing.T) {
 	}
 	run(t, p)
 
-	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
+	kilntest.WaitFor(t, 10*time.Second, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
 	col.expect(t, 3*interval) // first sight records main without a change
 	if s := statusOf(p, url); s.LastError != "" || s.LastPoll.IsZero() || !s.NextPoll.After(s.LastPoll) {
 		t.Fatalf("status after first poll: %+v", s)
@@ -201,17 +186,17 @@ func TestPollerPokeAndNotify(t *testing.T) {
 	p := newPoller(t, Options{Sink: col.sink, Interval: time.Hour})
 	watch(t, p, url, "libgrace")
 	run(t, p)
-	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
+	kilntest.WaitFor(t, 10*time.Second, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
 
 	rev := ws.Commit("main", "poked")
 	p.Poke(url)
 	col.expect(t, 50*time.Millisecond, summary{"libgrace", "main", "", rev, hooks.KindPoller})
 
 	// A webhook already reported this one: the poll it triggers is silent.
-	waitFor(t, "the poked poll", func() bool { return statusOf(p, url).Polls == 2 })
+	kilntest.WaitFor(t, 10*time.Second, "the poked poll", func() bool { return statusOf(p, url).Polls == 2 })
 	rev = ws.Commit("main", "hooked")
 	p.Notify("ssh://git@127.0.0.1:2222/libgrace.git", "refs/heads/main", rev)
-	waitFor(t, "the notified poll", func() bool { return statusOf(p, url).Polls == 3 })
+	kilntest.WaitFor(t, 10*time.Second, "the notified poll", func() bool { return statusOf(p, url).Polls == 3 })
 	col.expect(t, 50*time.Millisecond)
 
 	p.Poke("https://unknown.example/repo") // ignored, must not block
@@ -236,22 +221,22 @@ func TestPollerSinkFailureRetries(t *testing.T) {
 	p := newPoller(t, Options{Sink: col.sink, Interval: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, Jitter: -1})
 	watch(t, p, url, "pkgtool")
 	run(t, p)
-	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
+	kilntest.WaitFor(t, 10*time.Second, "the first poll", func() bool { return statusOf(p, url).Refs == 1 })
 
 	col.setErr(errors.New("not the leader"))
 	rev := ws.Commit("main", "while refused")
-	waitFor(t, "a refused report", func() bool { return statusOf(p, url).Failures > 0 })
+	kilntest.WaitFor(t, 10*time.Second, "a refused report", func() bool { return statusOf(p, url).Failures > 0 })
 	if s := statusOf(p, url); !strings.Contains(s.LastError, "not the leader") {
 		t.Fatalf("last error %q", s.LastError)
 	}
 	col.setErr(nil)
 	col.expect(t, 100*time.Millisecond, summary{"pkgtool", "main", "", rev, hooks.KindPoller})
-	waitFor(t, "recovery", func() bool { return statusOf(p, url).Failures == 0 })
+	kilntest.WaitFor(t, 10*time.Second, "recovery", func() bool { return statusOf(p, url).Failures == 0 })
 }
 
 func TestPollerBacksOffAndRecovers(t *testing.T) {
 	root := t.TempDir()
-	ws := gittest.New(t, root, "legacy.git")
+	ws := kilntest.GitRepo(t, kilntest.GitPushTo(filepath.Join(root, "legacy.git")))
 	ws.Commit("main", "initial")
 
 	// A loopback port nobody listens on, that the server takes later.
@@ -270,7 +255,7 @@ func TestPollerBacksOffAndRecovers(t *testing.T) {
 	run(t, p)
 
 	seen := map[int]time.Duration{}
-	waitFor(t, "five failures", func() bool {
+	kilntest.WaitFor(t, 10*time.Second, "five failures", func() bool {
 		s := statusOf(p, url)
 		if s.Failures > 0 {
 			seen[s.Failures] = s.NextPoll.Sub(s.LastPoll)
@@ -291,11 +276,11 @@ func TestPollerBacksOffAndRecovers(t *testing.T) {
 	if err != nil {
 		t.Skipf("port %s taken meanwhile: %v", addr, err)
 	}
-	srv := &http.Server{Handler: gittest.Handler(t, root)}
+	srv := &http.Server{Handler: kilntest.GitHandler(t, root)}
 	go srv.Serve(l)
 	defer srv.Close()
 
-	waitFor(t, "recovery", func() bool { s := statusOf(p, url); return s.Failures == 0 && s.Refs == 1 })
+	kilntest.WaitFor(t, 10*time.Second, "recovery", func() bool { s := statusOf(p, url); return s.Failures == 0 && s.Refs == 1 })
 	if s := statusOf(p, url); s.LastError != "" || s.NextPoll.Sub(s.LastPoll) != interval {
 		t.Errorf("after recovery: %+v", s)
 	}
@@ -304,13 +289,12 @@ func TestPollerBacksOffAndRecovers(t *testing.T) {
 }
 
 func TestPollerUpdate(t *testing.T) {
-	root := t.TempDir()
-	base := gittest.Serve(t, root)
-	a := gittest.New(t, root, "a.git")
+	forge := kilntest.ServeGit(t)
+	a := forge.Repo("a.git")
 	a.Commit("main", "a")
-	b := gittest.New(t, root, "b.git")
+	b := forge.Repo("b.git")
 	b.Commit("main", "b")
-	urlA, urlB := base+"/a.git", base+"/b.git"
+	urlA, urlB := a.URL, b.URL
 
 	const interval = 20 * time.Millisecond
 	col := &collector{}
@@ -322,7 +306,7 @@ func TestPollerUpdate(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "both seeded", func() bool { return statusOf(p, urlA).Refs == 1 && statusOf(p, urlB).Refs == 1 })
+	kilntest.WaitFor(t, 10*time.Second, "both seeded", func() bool { return statusOf(p, urlA).Refs == 1 && statusOf(p, urlB).Refs == 1 })
 
 	if err := p.Update([]Repo{{URL: "not a url"}}); err == nil {
 		t.Fatal("Update accepted a bad URL")
@@ -352,7 +336,7 @@ func TestPollerUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, p)
-	waitFor(t, "b polled again", func() bool { return statusOf(p, urlB).Refs == 1 })
+	kilntest.WaitFor(t, 10*time.Second, "b polled again", func() bool { return statusOf(p, urlB).Refs == 1 })
 	if len(p.Status()) != 1 {
 		t.Errorf("status: %+v", p.Status())
 	}
@@ -420,9 +404,9 @@ func TestPollerSeed(t *testing.T) {
 	// main moved since the seed: a change. dev and the tag were never
 	// seeded: first sight, recorded quietly.
 	col.expect(t, 50*time.Millisecond, summary{"grace", "main", "", missed, hooks.KindPoller})
-	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Polls == 1 })
+	kilntest.WaitFor(t, 10*time.Second, "the first poll", func() bool { return statusOf(p, url).Polls == 1 })
 	p.Poke(url)
-	waitFor(t, "a second poll", func() bool { return statusOf(p, url).Polls == 2 })
+	kilntest.WaitFor(t, 10*time.Second, "a second poll", func() bool { return statusOf(p, url).Polls == 2 })
 	col.expect(t, 50*time.Millisecond)
 	if s := statusOf(p, url); s.Refs != 3 {
 		t.Errorf("%d refs recorded, want main, dev and v0.9", s.Refs)
@@ -435,19 +419,17 @@ func TestPollerSeed(t *testing.T) {
 }
 
 func TestPollerDefaultBranchFromHEAD(t *testing.T) {
-	root := t.TempDir()
-	base := gittest.Serve(t, root)
-	ws := gittest.NewHead(t, root, "trunky.git", "trunk")
+	ws := kilntest.ServeGit(t).Repo("trunky.git", kilntest.GitHead("trunk"))
 	ws.Commit("trunk", "initial")
 	ws.Commit("main", "a branch that is not the default here")
-	url := base + "/trunky.git"
+	url := ws.URL
 
 	const interval = 20 * time.Millisecond
 	col := &collector{}
 	p := newPoller(t, Options{Sink: col.sink, Interval: interval, Jitter: -1})
 	watch(t, p, url, "trunky")
 	run(t, p)
-	waitFor(t, "the first poll", func() bool { return statusOf(p, url).Refs == 2 })
+	kilntest.WaitFor(t, 10*time.Second, "the first poll", func() bool { return statusOf(p, url).Refs == 2 })
 
 	ws.Commit("main", "not built: main is not the default branch")
 	rev := ws.Commit("trunk", "built")
@@ -460,7 +442,7 @@ func TestPollerParallel(t *testing.T) {
 	root := t.TempDir()
 	var mu sync.Mutex
 	inFlight, peak := 0, 0
-	backend := gittest.Handler(t, root)
+	backend := kilntest.GitHandler(t, root)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		inFlight++
@@ -476,7 +458,7 @@ func TestPollerParallel(t *testing.T) {
 	var comps []hooks.Component
 	for i := range 6 {
 		name := string(rune('a'+i)) + ".git"
-		gittest.New(t, root, name).Commit("main", "initial")
+		kilntest.GitRepo(t, kilntest.GitPushTo(filepath.Join(root, name))).Commit("main", "initial")
 		comps = append(comps, hooks.Component{Name: name, Repo: srv.URL + "/" + name})
 	}
 	repos, err := Group(comps)
@@ -488,7 +470,7 @@ func TestPollerParallel(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, p)
-	waitFor(t, "every repository polled", func() bool {
+	kilntest.WaitFor(t, 10*time.Second, "every repository polled", func() bool {
 		for _, s := range p.Status() {
 			if s.Refs != 1 {
 				return false

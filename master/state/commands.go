@@ -126,11 +126,18 @@ type Outcome struct {
 	// Worker and Attempt name who ran the build a command affected.
 	Worker  string
 	Attempt int
-	// Finished holds the final status of each build the command ended, for
-	// the leader's metrics (a replayed log reports nothing).
-	Finished []string
-	// Dispatched: the command started a build's attempt, DispatchWait after
-	// the request became ready.
+	// Finished lists the builds the command ended, for the event feed (a
+	// replayed log reports nothing).
+	Finished []Ended
+	// Dispatched: the command started build Build's attempt, DispatchWait
+	// after the request became ready.
 	Dispatched   bool
+	Build        int64
 	DispatchWait time.Duration
+}
+
+// Ended is a build a command ended, and how.
+type Ended struct {
+	Build  int64
+	Status string
 }

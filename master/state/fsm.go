@@ -137,7 +137,7 @@ func (f *FSM) force(c *ForceCmd) Outcome {
 				ob.Status, ob.SupersededBy, ob.Ended = protocol.StatusSuperseded, b.ID, c.Time
 				ob.Summary = fmt.Sprintf("superseded by build %d", b.ID)
 				f.unpend(ob)
-				out.Finished = append(out.Finished, ob.Status)
+				out.Finished = append(out.Finished, Ended{Build: ob.ID, Status: ob.Status})
 			}
 		}
 		f.builds[b.ID] = b
@@ -247,7 +247,7 @@ func (f *FSM) step(c *StepCmd) Outcome {
 	}
 	a := &b.Attempts[len(b.Attempts)-1]
 	if a.Started.IsZero() && !ev.Started.IsZero() {
-		out.Dispatched, out.DispatchWait = true, max(ev.Started.Sub(f.readyAt(b)), 0)
+		out.Dispatched, out.Build, out.DispatchWait = true, b.ID, max(ev.Started.Sub(f.readyAt(b)), 0)
 	}
 	if a.Started.IsZero() || (!ev.Started.IsZero() && ev.Started.Before(a.Started)) {
 		a.Started = ev.Started
@@ -310,7 +310,7 @@ func (f *FSM) finish(c *FinishCmd) Outcome {
 		b.Revision = b.Properties["revision"]
 	}
 	b.Artifacts = r.Artifacts
-	out.Finished = []string{b.Status}
+	out.Finished = []Ended{{Build: b.ID, Status: b.Status}}
 	if b.Status == protocol.StatusSuccess {
 		if prev, ok := f.lastGood[b.Builder]; !ok || prev < b.ID {
 			f.lastGood[b.Builder] = b.ID
@@ -333,7 +333,7 @@ func (f *FSM) cancel(c *CancelCmd) Outcome {
 		return Outcome{Err: fmt.Errorf("build %d is %s: %w", b.ID, b.Status, ErrFinished)}
 	}
 	b.Status, b.Summary, b.Ended = protocol.StatusCancelled, c.Reason, c.Time
-	return Outcome{Worker: b.Worker, Attempt: b.Attempt, Finished: []string{b.Status}}
+	return Outcome{Worker: b.Worker, Attempt: b.Attempt, Finished: []Ended{{Build: b.ID, Status: b.Status}}}
 }
 
 func (f *FSM) skip(c *SkipCmd) Outcome {
@@ -346,7 +346,7 @@ func (f *FSM) skip(c *SkipCmd) Outcome {
 	}
 	f.unpend(b)
 	b.Status, b.Summary, b.Ended = protocol.StatusSkipped, c.Reason, c.Time
-	return Outcome{Finished: []string{b.Status}}
+	return Outcome{Finished: []Ended{{Build: b.ID, Status: b.Status}}}
 }
 
 func (f *FSM) lost(c *LostCmd) Outcome {
@@ -364,7 +364,7 @@ func (f *FSM) lost(c *LostCmd) Outcome {
 	if c.MaxAttempts > 0 && lost >= c.MaxAttempts {
 		b.Status, b.Ended = protocol.StatusException, c.Time
 		b.Summary = fmt.Sprintf("lost %d times, last: %s", lost, c.Reason)
-		out.Finished = []string{b.Status}
+		out.Finished = []Ended{{Build: b.ID, Status: b.Status}}
 		return out
 	}
 	b.Status, b.Worker = protocol.StatusPending, ""

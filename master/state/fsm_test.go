@@ -150,7 +150,7 @@ func TestResultsAreIdempotentAndStaleOnesRefused(t *testing.T) {
 		r    func(protocol.Result) protocol.Result
 		want Outcome
 	}{
-		{"first result", func(r protocol.Result) protocol.Result { return r }, Outcome{Worker: "w1", Attempt: 1, Finished: []string{protocol.StatusSuccess}}},
+		{"first result", func(r protocol.Result) protocol.Result { return r }, Outcome{Worker: "w1", Attempt: 1, Finished: []Ended{{Build: id, Status: protocol.StatusSuccess}}}},
 		{"repeated", func(r protocol.Result) protocol.Result { r.Status = protocol.StatusFailure; return r }, Outcome{Duplicate: true, Worker: "w1", Attempt: 1}},
 		{"other attempt", func(r protocol.Result) protocol.Result { r.Attempt = 2; return r }, Outcome{Stale: true, Worker: "w1", Attempt: 1}},
 		{"unknown build", func(r protocol.Result) protocol.Result { r.Build = "999"; return r }, Outcome{Err: ErrNotFound}},

@@ -23,10 +23,6 @@ type NodeOptions struct {
 	Dir    string // raft's directory: log store, snapshots, node id
 	Addr   string // raft TCP bind address; "" means 127.0.0.1:0
 	Logger *slog.Logger
-	// Applied, when set, sees the outcomes of every batch this node
-	// committed, in order: metrics count events once, where they happen,
-	// instead of again on every replay of the log.
-	Applied func([]Outcome)
 }
 
 // Node is one raft member holding the FSM. Commands submitted concurrently
@@ -38,7 +34,7 @@ type Node struct {
 	store  *raftboltdb.BoltStore
 	trans  *raft.NetworkTransport
 	log    *slog.Logger
-	onOut  func([]Outcome)
+	events Feed
 	submit chan applyReq
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -102,7 +98,7 @@ func Open(o NodeOptions) (*Node, error) {
 		store.Close()
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	n := &Node{FSM: fsm, raft: r, store: store, trans: trans, log: o.Logger, onOut: o.Applied, submit: make(chan applyReq, 1024), stop: make(chan struct{})}
+	n := &Node{FSM: fsm, raft: r, store: store, trans: trans, log: o.Logger, submit: make(chan applyReq, 1024), stop: make(chan struct{})}
 	has, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		n.Close()
@@ -265,8 +261,8 @@ func (n *Node) applyBatch(batch []applyReq, count int) {
 	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 		err = fmt.Errorf("%w: %w", ErrNotLeader, err)
 	}
-	if err == nil && n.onOut != nil {
-		n.onOut(out)
+	if err == nil {
+		n.events.publish(out)
 	}
 	for _, r := range batch {
 		if err != nil {
@@ -306,3 +302,13 @@ func (w hclogWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = hclogWriter{}
+
+// Barrier waits until every entry committed before it is applied to this
+// node's FSM. A new leader calls it before its leader-only services read
+// state.
+func (n *Node) Barrier(timeout time.Duration) error {
+	if err := n.raft.Barrier(timeout).Error(); err != nil {
+		return fmt.Errorf("raft barrier: %w", err)
+	}
+	return nil
+}

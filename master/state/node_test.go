@@ -2,27 +2,20 @@ package state
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/protocol"
 )
 
 func openNode(t testing.TB, dir string) *Node {
 	t.Helper()
-	n, err := Open(NodeOptions{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	n, err := Open(NodeOptions{Dir: dir, Logger: kilntest.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !n.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no leadership")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	kilntest.WaitFor(t, 10*time.Second, "leadership", n.IsLeader)
 	return n
 }
 

@@ -104,14 +104,9 @@ type WorkerRecord struct {
 	LastHello   time.Time `json:"last_hello"`
 }
 
-// Terminal reports whether a build status is final.
-func Terminal(status string) bool {
-	switch status {
-	case protocol.StatusPending, protocol.StatusRunning:
-		return false
-	}
-	return true
-}
+// Terminal reports whether a build status is final. It is protocol.Terminal,
+// so the state, its readers and the pages give one answer.
+func Terminal(status string) bool { return protocol.Terminal(status) }
 
 // clone returns a deep enough copy for readers outside the FSM lock.
 func (b *Build) clone() *Build {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/kiln-build/kiln/protocol"
 )
 
 type buildsView struct {
@@ -24,7 +26,15 @@ type buildsView struct {
 // this many of either is better served by the status filter's pagination.
 const liveCap = 200
 
-var finishedStatuses = []Status{StatusSuccess, StatusFailure, StatusException, StatusCancelled, StatusLost, StatusSuperseded, StatusSkipped}
+// finishedStatuses is the history section's filter: every final status, so a
+// new one shows up in the history without being listed here.
+var finishedStatuses = func() []Status {
+	out := make([]Status, len(protocol.FinalStatuses))
+	for i, s := range protocol.FinalStatuses {
+		out[i] = Status(s)
+	}
+	return out
+}()
 
 func (s *server) buildsPage(w http.ResponseWriter, r *http.Request) {
 	p := params{q: r.URL.Query()}

@@ -8,7 +8,10 @@ package web
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
+
+	"github.com/kiln-build/kiln/protocol"
 )
 
 // ErrNotFound is what a Source or Actions returns (wrapped) for an unknown
@@ -20,40 +23,37 @@ var ErrNotFound = errors.New("not found")
 // into a 400 showing the message.
 var ErrInvalid = errors.New("invalid request")
 
-// Status is a build's or a step's state. The values match the master's.
+// Status is a build's or a step's state, one of protocol.Statuses.
 type Status string
 
-// The statuses a build or step can have.
+// The statuses a build or step can have, as the master and workers spell
+// them.
 const (
-	StatusPending    Status = "pending"
-	StatusRunning    Status = "running"
-	StatusSuccess    Status = "success"
-	StatusFailure    Status = "failure"
-	StatusException  Status = "exception"
-	StatusCancelled  Status = "cancelled"
-	StatusLost       Status = "lost"
-	StatusSuperseded Status = "superseded"
-	StatusSkipped    Status = "skipped"
+	StatusPending    Status = protocol.StatusPending
+	StatusRunning    Status = protocol.StatusRunning
+	StatusSuccess    Status = protocol.StatusSuccess
+	StatusFailure    Status = protocol.StatusFailure
+	StatusException  Status = protocol.StatusException
+	StatusCancelled  Status = protocol.StatusCancelled
+	StatusLost       Status = protocol.StatusLost
+	StatusSuperseded Status = protocol.StatusSuperseded
+	StatusSkipped    Status = protocol.StatusSkipped
 )
 
-// Statuses lists every status in the order summaries show them.
+// Statuses lists every status in the order summaries show them: what needs
+// attention first. The order is the pages' own; the set is
+// protocol.Statuses, and a test says so together with each status's CSS
+// class.
 var Statuses = []Status{
 	StatusFailure, StatusException, StatusRunning, StatusPending, StatusSuccess,
 	StatusCancelled, StatusLost, StatusSuperseded, StatusSkipped,
 }
 
 // Valid reports whether s is one of Statuses.
-func (s Status) Valid() bool {
-	for _, v := range Statuses {
-		if s == v {
-			return true
-		}
-	}
-	return false
-}
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 
 // Finished reports whether s is final.
-func (s Status) Finished() bool { return s != StatusPending && s != StatusRunning }
+func (s Status) Finished() bool { return protocol.Terminal(string(s)) }
 
 // Source is the read model the master implements for the pages. Every method
 // must be safe for concurrent use and cheap enough to call once per page view:

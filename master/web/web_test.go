@@ -3,23 +3,18 @@ package web
 import (
 	"context"
 	"errors"
-	"flag"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/kiln-build/kiln/internal/kilntest"
+)
 
 const (
 	testUser     = "ada"
@@ -41,7 +36,7 @@ func testOptions(src *testSource, acts *testActions) Options {
 		Users:       []User{{Name: testUser, PasswordHash: testHash, Token: testToken}, {Name: "bot", Token: "bot-token"}},
 		PublicPages: true,
 		Title:       "Test farm",
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:      kilntest.QuietLogger(),
 		Now:         func() time.Time { return testNow },
 	}
 	// A nil *testActions in the interface would look like actions to New.
@@ -181,20 +176,7 @@ func TestChangesWithoutPollers(t *testing.T) {
 // structure (spans, sticky headers, cell classes) is what makes it usable.
 func TestGridGolden(t *testing.T) {
 	h, _, _ := newTestHandler(t)
-	got := get(t, h, "/?arch=amd64").Body.Bytes()
-	path := filepath.Join("testdata", "grid.golden.html")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("grid differs from %s (run with -update if intended):\n%s", path, got)
-	}
+	kilntest.Golden(t, "testdata/grid.golden.html", get(t, h, "/?arch=amd64").Body.Bytes())
 }
 
 // login logs testUser in and returns the session cookie and the CSRF token

@@ -2,34 +2,13 @@ package apt_test
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/repo/apt"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs:\n%s\nwant:\n%s", name, got, want)
-	}
-}
 
 func TestParagraph(t *testing.T) {
 	fields, err := pkgmeta.ParseControl([]byte("Package: libgrace1\nSource: libgrace (1.2-3)\nVersion: 1:1.2-3\nArchitecture: amd64\nMaintainer: Kiln <k@kiln.invalid>\nDepends: libc6 (>= 2.36)\nSHA256: stale-value-from-control\nDescription: grace library\n Runtime files.\n .\n More.\nHomepage: https://kiln.invalid\n"))
@@ -44,7 +23,7 @@ func TestParagraph(t *testing.T) {
 	}
 	var b bytes.Buffer
 	apt.Paragraph(&b, p, apt.PoolPath("bookworm", p))
-	golden(t, "paragraph.txt", b.Bytes())
+	kilntest.Golden(t, "testdata/paragraph.txt", b.Bytes())
 }
 
 func TestRelease(t *testing.T) {
@@ -58,5 +37,5 @@ func TestRelease(t *testing.T) {
 			{Path: "main/binary-amd64/Packages.xz", Size: 512, SHA256: "1111111111111111111111111111111111111111111111111111111111111111"},
 		},
 	}
-	golden(t, "Release", r.Bytes())
+	kilntest.Golden(t, "testdata/Release", r.Bytes())
 }

@@ -18,9 +18,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
 	"github.com/google/rpmpack"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/signing"
 )
 
@@ -29,49 +29,28 @@ const (
 	prefix     = "kiln.signer.prod.sign"
 )
 
-func startNATS(t *testing.T) string {
+// startNATS runs a server with the users docs/signing.md describes: the
+// signer, two workers that may each ask for signatures under their own
+// subject, an intruder with a worker's usual build permissions and a
+// monitor that sees everything.
+func startNATS(t *testing.T) *kilntest.NATSServer {
 	t.Helper()
-	perm := func(pub, sub []string) *server.Permissions {
-		return &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: pub},
-			Subscribe: &server.SubjectPermission{Allow: sub},
-		}
-	}
-	// As docs/signing.md configures it: no publishing but replies.
-	signerPerm := &server.Permissions{
-		Publish:   &server.SubjectPermission{Deny: []string{">"}},
-		Subscribe: &server.SubjectPermission{Allow: []string{prefix + ".*"}},
-		Response:  &server.ResponsePermission{MaxMsgs: 1},
-	}
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		Users: []*server.User{
-			{Username: "signer", Password: "s", Permissions: signerPerm},
-			{Username: "worker1", Password: "w1", Permissions: perm([]string{prefix + ".worker1"}, []string{"_INBOX.>"})},
-			{Username: "worker2", Password: "w2", Permissions: perm([]string{prefix + ".worker2"}, []string{"_INBOX.>"})},
-			{Username: "intruder", Password: "i", Permissions: perm([]string{"kiln.builds.>"}, []string{"_INBOX.>"})},
-			{Username: "monitor", Password: "m"},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s.ClientURL()
+	inbox := []string{"_INBOX.>"}
+	return kilntest.NATS(t,
+		// No publishing but replies.
+		kilntest.NATSUser{Name: "signer", Password: "s", DenyPublish: []string{">"}, Subscribe: []string{prefix + ".*"}, Reply: true},
+		kilntest.NATSUser{Name: "worker1", Password: "w1", Publish: []string{prefix + ".worker1"}, Subscribe: inbox},
+		kilntest.NATSUser{Name: "worker2", Password: "w2", Publish: []string{prefix + ".worker2"}, Subscribe: inbox},
+		kilntest.NATSUser{Name: "intruder", Password: "i", Publish: []string{"kiln.builds.>"}, Subscribe: inbox},
+		kilntest.NATSUser{Name: "monitor", Password: "m"},
+	)
 }
 
-func connect(t *testing.T, url, user, pass string) *nats.Conn {
+// connect logs in as user; the test itself checks what a refused
+// publication does, so the client's own error reports stay quiet.
+func connect(t *testing.T, s *kilntest.NATSServer, user, pass string) *nats.Conn {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.UserInfo(user, pass), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
-	if err != nil {
-		t.Fatalf("connect as %s: %v", user, err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
+	return s.Connect(user, pass, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 }
 
 // secretsOf decrypts the key file independently of the agent and returns
@@ -169,7 +148,7 @@ func (l *lockedBuf) Bytes() []byte {
 }
 
 func TestSigningOverNATS(t *testing.T) {
-	url := startNATS(t)
+	srv := startNATS(t)
 	dir := t.TempDir()
 	gen, err := signing.GenerateKey("kiln nats test", "nats@kiln.invalid", signing.KeyEd25519, []byte(passphrase))
 	if err != nil {
@@ -196,7 +175,7 @@ func TestSigningOverNATS(t *testing.T) {
 	}
 
 	rec := &recorder{}
-	mon := connect(t, url, "monitor", "m")
+	mon := connect(t, srv, "monitor", "m")
 	if _, err := mon.Subscribe(">", rec.add); err != nil {
 		t.Fatal(err)
 	}
@@ -206,14 +185,14 @@ func TestSigningOverNATS(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, connect(t, url, "signer", "s"), prefix, a, nil) }()
+	go func() { served <- Serve(ctx, connect(t, srv, "signer", "s"), prefix, a, nil) }()
 	defer func() {
 		cancel()
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	}()
-	w1 := NewClient(connect(t, url, "worker1", "w1"), prefix+".worker1")
+	w1 := NewClient(connect(t, srv, "worker1", "w1"), prefix+".worker1")
 	waitForResponder(t, w1)
 
 	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -272,7 +251,7 @@ func TestSigningOverNATS(t *testing.T) {
 			{"intruder", "i", prefix + ".intruder"},
 			{"worker2", "w2", prefix + ".worker1"}, // posing as another worker
 		} {
-			c := NewClient(connect(t, url, tc.user, tc.pass), tc.subject)
+			c := NewClient(connect(t, srv, tc.user, tc.pass), tc.subject)
 			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
 			_, err := signing.DetachSign(dctx, c, "prod", "x", []byte("x"))
 			dcancel()

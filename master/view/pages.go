@@ -1,4 +1,4 @@
-package master
+package view
 
 import (
 	"context"
@@ -7,26 +7,26 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/kiln-build/kiln/builders"
 	"github.com/kiln-build/kiln/master/api"
+	"github.com/kiln-build/kiln/master/confsrc"
 	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/master/web"
 	"github.com/kiln-build/kiln/protocol"
 )
 
-// webSource is the read model and the actions of the status pages, over the
-// raft state and the scheduler. The API's builder list reads the same grid
-// layout, so the page and the API cannot disagree on what a builder shows.
-type webSource struct {
-	m      *Master
-	layout atomic.Pointer[gridLayout]
-}
+// Pages is the read model and the actions of the status pages. The API's
+// builder list reads the same grid layout, so the page and the API cannot
+// disagree on what a builder shows.
+type Pages struct{ v *View }
+
+// Pages returns the status pages' source and actions.
+func (v *View) Pages() *Pages { return &Pages{v: v} }
 
 var (
-	_ web.Source  = (*webSource)(nil)
-	_ web.Actions = (*webSource)(nil)
+	_ web.Source  = (*Pages)(nil)
+	_ web.Actions = (*Pages)(nil)
 )
 
 // gridLayout is the matrix arranged as the grid: components by name ×
@@ -84,21 +84,21 @@ func newGridLayout(mx *builders.Matrix) *gridLayout {
 
 // grid returns the layout of the current matrix and the latest build of
 // each builder in it, indexed like layout.list.
-func (s *webSource) grid() (*gridLayout, []state.BuildRef) {
-	mx := s.m.matrix.Load()
-	l := s.layout.Load()
+func (v *View) grid() (*gridLayout, []state.BuildRef) {
+	mx := v.o.Matrix()
+	l := v.layout.Load()
 	if l == nil || l.mx != mx {
 		// A config reload swaps the matrix; racing views build equal layouts.
 		l = newGridLayout(mx)
-		s.layout.Store(l)
+		v.layout.Store(l)
 	}
-	return l, s.m.node.FSM.Latest(l.names)
+	return l, v.o.Node.FSM.Latest(l.names)
 }
 
 // Builders lists configured builders with their latest build (the grid, as
 // the API serves it), in grid order.
-func (s *webSource) Builders(f api.BuilderFilter) ([]api.BuilderStatus, int) {
-	l, latest := s.grid()
+func (v *View) Builders(f api.BuilderFilter) ([]api.BuilderStatus, int) {
+	l, latest := v.grid()
 	var out []api.BuilderStatus
 	total := 0
 	for i, b := range l.list {
@@ -115,15 +115,15 @@ func (s *webSource) Builders(f api.BuilderFilter) ([]api.BuilderStatus, int) {
 		}
 		bs := api.BuilderStatus{Name: b.name, Component: b.component, Target: b.target}
 		if ref.ID != 0 {
-			bs.Latest = &ref
+			bs.Latest = &api.BuildRef{ID: ref.ID, Status: ref.Status}
 		}
 		out = append(out, bs)
 	}
 	return out, total
 }
 
-func (s *webSource) Grid(context.Context) (web.Grid, error) {
-	l, latest := s.grid()
+func (s *Pages) Grid(context.Context) (web.Grid, error) {
+	l, latest := s.v.grid()
 	cells := make([]web.GridCell, len(l.cells))
 	for i, b := range l.list {
 		cells[b.cell] = web.GridCell{Builder: b.name, Build: latest[i].ID, Status: web.Status(latest[i].Status)}
@@ -136,12 +136,12 @@ func (s *webSource) Grid(context.Context) (web.Grid, error) {
 	return g, nil
 }
 
-func (s *webSource) Builds(_ context.Context, q web.BuildQuery) (web.BuildPage, error) {
+func (s *Pages) Builds(_ context.Context, q web.BuildQuery) (web.BuildPage, error) {
 	f := state.Filter{Component: q.Component, Target: q.Target, Worker: q.Worker, Offset: q.Offset, Limit: q.Limit}
 	for _, st := range q.Statuses {
 		f.Statuses = append(f.Statuses, string(st))
 	}
-	list, total := s.m.node.FSM.Builds(f)
+	list, total := s.v.o.Node.FSM.Builds(f)
 	page := web.BuildPage{Total: total, Builds: make([]web.BuildSummary, len(list))}
 	for i, b := range list {
 		page.Builds[i] = s.summary(b)
@@ -151,11 +151,11 @@ func (s *webSource) Builds(_ context.Context, q web.BuildQuery) (web.BuildPage, 
 
 // summary is a build as lists show it; a pending build carries the
 // scheduler's answer to why it waits.
-func (s *webSource) summary(b *state.Build) web.BuildSummary {
+func (s *Pages) summary(b *state.Build) web.BuildSummary {
 	sum := web.BuildSummary{ID: b.ID, Builder: b.Builder, Component: b.Component, Target: b.Target, Revision: b.Revision,
 		Status: web.Status(b.Status), Summary: b.Summary, Worker: b.Worker, Created: b.Created, Started: b.Started, Ended: b.Ended}
 	if b.Status == protocol.StatusPending {
-		if e, err := s.m.sched.Explain(b.ID); err == nil {
+		if e, err := s.v.o.Scheduler.Explain(b.ID); err == nil {
 			sum.Waiting = e.Reason
 		}
 	}
@@ -170,13 +170,13 @@ func notFound(err error) error {
 	return err
 }
 
-func (s *webSource) Build(_ context.Context, id int64) (web.BuildDetail, error) {
-	b, err := s.m.node.FSM.Build(id)
+func (s *Pages) Build(_ context.Context, id int64) (web.BuildDetail, error) {
+	b, err := s.v.o.Node.FSM.Build(id)
 	if err != nil {
 		return web.BuildDetail{}, notFound(err)
 	}
 	d := web.BuildDetail{BuildSummary: s.summary(b), Properties: b.Properties}
-	if c, err := s.m.node.FSM.Change(b.Change); err == nil {
+	if c, err := s.v.o.Node.FSM.Change(b.Change); err == nil {
 		d.Change = webChange(c)
 	}
 	// The change records what its sender said; the checkout knows what the
@@ -226,8 +226,8 @@ func webChange(c *state.Change) web.Change {
 	return wc
 }
 
-func (s *webSource) FollowLog(ctx context.Context, id int64, from int64) (<-chan web.LogLine, error) {
-	b, err := s.m.node.FSM.Build(id)
+func (s *Pages) FollowLog(ctx context.Context, id int64, from int64) (<-chan web.LogLine, error) {
+	b, err := s.v.o.Node.FSM.Build(id)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -240,7 +240,7 @@ func (s *webSource) FollowLog(ctx context.Context, id int64, from int64) (<-chan
 			return n
 		}
 		// A step that started after the stream was opened.
-		if b, err := s.m.node.FSM.Build(id); err == nil {
+		if b, err := s.v.o.Node.FSM.Build(id); err == nil {
 			for _, st := range b.Steps {
 				names[st.Index] = st.Name
 			}
@@ -255,7 +255,7 @@ func (s *webSource) FollowLog(ctx context.Context, id int64, from int64) (<-chan
 		// what the viewer has: logs are per build and small next to the
 		// cost of a per-line index.
 		var seq int64
-		err := s.m.Log(ctx, id, true, func(c protocol.LogChunk) error {
+		err := s.v.Log(ctx, id, true, func(c protocol.LogChunk) error {
 			step := stepName(c.Step)
 			for _, text := range c.Lines {
 				seq++
@@ -271,14 +271,14 @@ func (s *webSource) FollowLog(ctx context.Context, id int64, from int64) (<-chan
 			return nil
 		})
 		if err != nil && !errors.Is(err, context.Canceled) {
-			s.m.log.Warn("web: log stream ended early", "build", id, "err", err)
+			s.v.o.Logger.Warn("web: log stream ended early", "build", id, "err", err)
 		}
 	}()
 	return ch, nil
 }
 
-func (s *webSource) Workers(context.Context) ([]web.Worker, error) {
-	ws := s.m.sched.Workers()
+func (s *Pages) Workers(context.Context) ([]web.Worker, error) {
+	ws := s.v.o.Scheduler.Workers()
 	out := make([]web.Worker, len(ws))
 	for i, w := range ws {
 		out[i] = web.Worker{Name: w.Name, Tags: w.Tags, Slots: w.Slots, Running: w.Running, LastHeartbeat: w.LastSeen, Connected: w.Connected, Version: w.KilnVersion}
@@ -286,8 +286,8 @@ func (s *webSource) Workers(context.Context) ([]web.Worker, error) {
 	return out, nil
 }
 
-func (s *webSource) Changes(_ context.Context, q web.ChangeQuery) (web.ChangePage, error) {
-	list, total := s.m.node.FSM.Changes(q.Component, q.Offset, q.Limit)
+func (s *Pages) Changes(_ context.Context, q web.ChangeQuery) (web.ChangePage, error) {
+	list, total := s.v.o.Node.FSM.Changes(q.Component, q.Offset, q.Limit)
 	page := web.ChangePage{Total: total, Changes: make([]web.Change, len(list))}
 	for i, c := range list {
 		page.Changes[i] = webChange(c)
@@ -295,18 +295,44 @@ func (s *webSource) Changes(_ context.Context, q web.ChangeQuery) (web.ChangePag
 	return page, nil
 }
 
-func (s *webSource) Repositories(ctx context.Context) ([]web.Repository, error) {
-	return s.m.repositories(ctx)
+// Repositories is what each channel publishes per target.
+func (s *Pages) Repositories(ctx context.Context) ([]web.Repository, error) {
+	if !s.v.o.Publisher.Enabled() {
+		return nil, nil
+	}
+	list, err := s.v.Repos(ctx, "", "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.Repository, 0, len(list))
+	for _, r := range list {
+		wr := web.Repository{Channel: r.Channel, Target: r.Target, Published: r.Published}
+		for _, p := range r.Packages {
+			wr.Packages = append(wr.Packages, web.Package{Name: p.Name, Version: p.Version, Arch: p.Arch})
+		}
+		out = append(out, wr)
+	}
+	return out, nil
 }
 
-func (s *webSource) ConfigStatus(context.Context) (web.ConfigStatus, error) {
-	return s.m.configStatus(), nil
+// ConfigStatus names the configuration the farm runs and, while the newest
+// one is refused, why, for the pages' banner.
+func (s *Pages) ConfigStatus(context.Context) (web.ConfigStatus, error) {
+	st := s.v.o.ConfigStatus()
+	ws := web.ConfigStatus{Commit: st.Commit, LoadedAt: st.LoadedAt}
+	if e := st.Error; e != nil {
+		ws.Error = "commit " + confsrc.ShortVersion(e.Commit) + ": " + e.Message
+		ws.File, ws.Line = e.File, e.Line
+	} else if f := st.Fetch; f != nil && f.Failures > 0 {
+		ws.Error = fmt.Sprintf("config repository unreachable (%d failures, running %s): %s", f.Failures, confsrc.ShortVersion(st.Commit), f.LastError)
+	}
+	return ws, nil
 }
 
 // Pollers reads what GET /api/v1/pollers shows, so the page and kiln ctl
 // report the same pollers.
-func (s *webSource) Pollers(context.Context) ([]web.Poller, error) {
-	ps := s.m.Pollers()
+func (s *Pages) Pollers(context.Context) ([]web.Poller, error) {
+	ps := s.v.Pollers()
 	out := make([]web.Poller, len(ps))
 	for i, p := range ps {
 		out[i] = web.Poller{URL: p.URL, Components: p.Components, Refs: p.Refs, LastPoll: p.LastPoll, NextPoll: p.NextPoll,
@@ -315,41 +341,27 @@ func (s *webSource) Pollers(context.Context) ([]web.Poller, error) {
 	return out, nil
 }
 
-// configStatus names the configuration the farm runs and, while the newest
-// one is refused, why, for the pages' banner.
-func (m *Master) configStatus() web.ConfigStatus {
-	st := m.ConfigStatus()
-	ws := web.ConfigStatus{Commit: st.Commit, LoadedAt: st.LoadedAt}
-	if e := st.Error; e != nil {
-		ws.Error = "commit " + shortVersion(e.Commit) + ": " + e.Message
-		ws.File, ws.Line = e.File, e.Line
-	} else if f := st.Fetch; f != nil && f.Failures > 0 {
-		ws.Error = fmt.Sprintf("config repository unreachable (%d failures, running %s): %s", f.Failures, shortVersion(st.Commit), f.LastError)
-	}
-	return ws
-}
-
 // actionError maps the master's refusals onto the pages' 404 and 400.
 func actionError(err error) error {
 	switch {
-	case errors.Is(err, api.ErrUnknownComponent), errors.Is(err, state.ErrNotFound):
+	case errors.Is(err, api.ErrUnknownComponent), errors.Is(err, api.ErrNotFound):
 		return fmt.Errorf("%w: %w", web.ErrNotFound, err)
-	case errors.Is(err, api.ErrInvalid), errors.Is(err, state.ErrFinished):
+	case errors.Is(err, api.ErrInvalid), errors.Is(err, api.ErrConflict):
 		return fmt.Errorf("%w: %w", web.ErrInvalid, err)
 	}
 	return err
 }
 
-func (s *webSource) Force(ctx context.Context, user, component, target, rev string) (web.Forced, error) {
-	res, err := s.m.Force(api.WithUser(ctx, user), api.ForceRequest{Component: component, Target: target, Rev: rev})
+func (s *Pages) Force(ctx context.Context, user, component, target, rev string) (web.Forced, error) {
+	res, err := s.v.Force(api.WithUser(ctx, user), api.ForceRequest{Component: component, Target: target, Rev: rev})
 	if err != nil {
 		return web.Forced{}, actionError(err)
 	}
 	return web.Forced{Change: res.Change, Builds: res.Builds}, nil
 }
 
-func (s *webSource) Rebuild(ctx context.Context, user string, id int64) (int64, error) {
-	res, err := s.m.Rebuild(api.WithUser(ctx, user), id)
+func (s *Pages) Rebuild(ctx context.Context, user string, id int64) (int64, error) {
+	res, err := s.v.Rebuild(api.WithUser(ctx, user), id)
 	if err != nil {
 		return 0, actionError(err)
 	}
@@ -359,7 +371,7 @@ func (s *webSource) Rebuild(ctx context.Context, user string, id int64) (int64, 
 	return res.Builds[0], nil
 }
 
-func (s *webSource) Cancel(ctx context.Context, user string, id int64) error {
-	s.m.log.Info("cancel requested", "build", id, "user", user)
-	return actionError(s.m.Cancel(api.WithUser(ctx, user), id))
+func (s *Pages) Cancel(ctx context.Context, user string, id int64) error {
+	s.v.o.Logger.Info("cancel requested", "build", id, "user", user)
+	return actionError(s.v.Cancel(api.WithUser(ctx, user), id))
 }

@@ -1,4 +1,12 @@
-package master
+// Package publish turns a good build's packages into signed repositories:
+// it fetches and checks each artifact against the build's target, has the
+// signing agent sign rpms, publishes the dev channel atomically and records
+// the publication in the same raft entry as the build's result, so that
+// dependents never start before their dependencies are served. It also
+// keeps every channel served while this master leads (republishing before
+// signatures expire, pruning), rolls channels back, and serves /repos/.
+// Promotion between channels belongs here too.
+package publish
 
 import (
 	"cmp"
@@ -30,8 +38,8 @@ import (
 	"github.com/kiln-build/kiln/signing"
 )
 
-// devChannel gets every good build; dependents build against it.
-const devChannel = "dev"
+// DevChannel gets every good build; dependents build against it.
+const DevChannel = "dev"
 
 var (
 	// ErrNoRepos means this master publishes no repositories: it runs
@@ -39,18 +47,40 @@ var (
 	ErrNoRepos = errors.New("repository publishing is off: the master has no signing agent (--signer)")
 	// ErrUnknownChannel names a channel the configuration does not have.
 	ErrUnknownChannel = errors.New("unknown channel")
-	// errPublishing: a result for the same attempt is being published; the
+	// ErrPublishing: a result for the same attempt is being published; the
 	// worker repeats its result and gets the answer then.
-	errPublishing = errors.New("result of this attempt is being published")
+	ErrPublishing = errors.New("result of this attempt is being published")
 )
 
-// repos publishes the farm's channels from the raft state. Only the leader
-// publishes; each master serves its own copy under DATA/repos.
-type repos struct {
+// Options are what a Publisher works with.
+type Options struct {
+	// DataDir holds repos/ (the served trees) and artifacts/ (the package
+	// files by sha256, the publisher's source).
+	DataDir string
+	// SignerSocket is the signing agent's Unix socket; default
+	// DATA/signer.sock when it exists.
+	SignerSocket string
+	Node         *state.Node
+	Matrix       func() *builders.Matrix
+	Objects      jetstream.ObjectStore
+	// HTTPAddr is the master's listener, for repository URLs when the
+	// config has no master.public_url.
+	HTTPAddr string
+	Metrics  interface{ ObservePublish(time.Duration) }
+	Logger   *slog.Logger
+}
+
+// Publisher publishes the farm's channels from the raft state. Only the
+// leader publishes; each master serves its own copy under DATA/repos.
+// Without an agent (signer nil) the Publisher publishes nothing, and a
+// build that makes packages ends as an exception rather than succeed
+// unpublished.
+type Publisher struct {
+	o         Options
 	pub       *repo.Publisher
 	signer    signing.Client
 	root      string
-	artifacts string // DATA/artifacts: package files by sha256, the publisher's source
+	artifacts string
 	log       *slog.Logger
 
 	// mu serializes read state → publish → record, so two builds finishing
@@ -78,37 +108,43 @@ type matrixTargets struct {
 	list []repo.Target // sorted by name, without a key
 }
 
-// openRepos connects the signing agent and opens DATA/repos. Without an
-// agent the master runs but publishes nothing, and a build that makes
-// packages ends as an exception rather than succeed unpublished.
-func (m *Master) openRepos(ctx context.Context) error {
-	sock := m.o.SignerSocket
+// Open connects the signing agent and opens DATA/repos. Without an agent
+// the Publisher it returns publishes nothing (see Publisher).
+func Open(ctx context.Context, o Options) (*Publisher, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	log := o.Logger.With("component", "repos")
+	r := &Publisher{o: o, root: filepath.Join(o.DataDir, "repos"), artifacts: filepath.Join(o.DataDir, "artifacts"),
+		log: log, cached: map[string]bool{}, inflight: map[string]bool{}, keys: map[string][]byte{}, wake: make(chan struct{}, 1)}
+	sock := o.SignerSocket
 	if sock == "" {
-		def := filepath.Join(m.o.DataDir, "signer.sock")
+		def := filepath.Join(o.DataDir, "signer.sock")
 		if _, err := os.Stat(def); err == nil {
 			sock = def
 		}
 	}
 	if sock == "" {
-		m.log.Warn("no signing agent: repositories are not published, and builds that make packages end as exception", "component", "repos", "want", filepath.Join(m.o.DataDir, "signer.sock"))
-		return nil
+		log.Warn("no signing agent: repositories are not published, and builds that make packages end as exception", "want", filepath.Join(o.DataDir, "signer.sock"))
+		return r, nil
 	}
 	client, err := signing.DialSocket(sock)
 	if err != nil {
-		return fmt.Errorf("signing agent at %s: %w", sock, err)
+		return nil, fmt.Errorf("signing agent at %s: %w", sock, err)
 	}
-	r := &repos{signer: client, root: filepath.Join(m.o.DataDir, "repos"), artifacts: filepath.Join(m.o.DataDir, "artifacts"),
-		log: m.log.With("component", "repos"), cached: map[string]bool{}, inflight: map[string]bool{}, keys: map[string][]byte{}, wake: make(chan struct{}, 1)}
-	if err := m.startRepos(ctx, r); err != nil {
+	r.signer = client
+	if err := r.start(ctx); err != nil {
 		client.Close()
-		return err
+		return nil, err
 	}
-	m.repos = r
-	return nil
+	return r, nil
 }
 
-func (m *Master) startRepos(ctx context.Context, r *repos) error {
-	cfg := m.matrix.Load().Config.Repos
+// off tells a master that has no signing agent, and so publishes nothing.
+func (r *Publisher) off() bool { return r.signer == nil }
+
+func (r *Publisher) start(ctx context.Context) error {
+	cfg := r.o.Matrix().Config.Repos
 	// Every channel's key must be there before anything is published with it.
 	for _, ch := range cfg.Channels {
 		if _, err := r.publicKey(ctx, ch.Key); err != nil {
@@ -131,25 +167,24 @@ func (m *Master) startRepos(ctx context.Context, r *repos) error {
 	return nil
 }
 
-// refresh wakes the maintenance loop; wakes coalesce.
-func (r *repos) refresh() {
-	if r == nil {
-		return
-	}
+// Refresh wakes the maintenance loop (the configuration changed: a new
+// channel or target to serve); wakes coalesce.
+func (r *Publisher) Refresh() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (r *repos) close() {
-	if r != nil {
+// Close lets go of the signing agent.
+func (r *Publisher) Close() {
+	if r != nil && r.signer != nil {
 		r.signer.Close()
 	}
 }
 
 // publicKey returns (and caches) the armored public key of a signing key.
-func (r *repos) publicKey(ctx context.Context, key string) ([]byte, error) {
+func (r *Publisher) publicKey(ctx context.Context, key string) ([]byte, error) {
 	r.keyMu.Lock()
 	defer r.keyMu.Unlock()
 	if k, ok := r.keys[key]; ok {
@@ -163,11 +198,11 @@ func (r *repos) publicKey(ctx context.Context, key string) ([]byte, error) {
 	return k, nil
 }
 
-func (r *repos) artifactPath(sha string) string { return filepath.Join(r.artifacts, sha) }
+func (r *Publisher) artifactPath(sha string) string { return filepath.Join(r.artifacts, sha) }
 
-// channel returns a configured channel.
-func (m *Master) channel(name string) (builders.Channel, error) {
-	cfg := m.matrix.Load().Config.Repos
+// Channel returns a configured channel.
+func (r *Publisher) Channel(name string) (builders.Channel, error) {
+	cfg := r.o.Matrix().Config.Repos
 	i := slices.IndexFunc(cfg.Channels, func(c builders.Channel) bool { return c.Name == name })
 	if i < 0 {
 		return builders.Channel{}, fmt.Errorf("%w %q", ErrUnknownChannel, name)
@@ -175,11 +210,11 @@ func (m *Master) channel(name string) (builders.Channel, error) {
 	return cfg.Channels[i], nil
 }
 
-// repoTargets are the repository targets of a channel: one per configured
+// Targets are the repository targets of a channel: one per configured
 // target, in the format its builders make, signed with the channel's key.
-func (m *Master) repoTargets(ch builders.Channel) []repo.Target {
-	mx := m.matrix.Load()
-	c := m.repos.targets.Load()
+func (r *Publisher) Targets(ch builders.Channel) []repo.Target {
+	mx := r.o.Matrix()
+	c := r.targets.Load()
 	if c == nil || c.mx != mx {
 		c = &matrixTargets{mx: mx}
 		seen := map[string]bool{}
@@ -190,7 +225,7 @@ func (m *Master) repoTargets(ch builders.Channel) []repo.Target {
 			}
 		}
 		slices.SortFunc(c.list, func(a, b repo.Target) int { return strings.Compare(a.String(), b.String()) })
-		m.repos.targets.Store(c)
+		r.targets.Store(c)
 	}
 	out := slices.Clone(c.list)
 	for i := range out {
@@ -213,45 +248,46 @@ func isPackage(name string) bool {
 	return ext == ".deb" || ext == ".rpm"
 }
 
-// finishResult records a worker's result. A successful build's packages are
+// FinishResult records a worker's result. A successful build's packages are
 // published into its target's dev channel first, and the publish is logged
 // in the same raft entry as the result: dependents, which wait for the
 // result, never start before their dependency's packages are served.
-func (m *Master) finishResult(ctx context.Context, r protocol.Result, log *slog.Logger) (state.Outcome, error) {
-	finish := state.Command{Finish: &state.FinishCmd{Result: r, Time: time.Now()}}
-	if r.Status != protocol.StatusSuccess || !slices.ContainsFunc(r.Artifacts, func(a protocol.Artifact) bool { return isPackage(a.Name) }) || !m.node.IsLeader() {
+func (r *Publisher) FinishResult(ctx context.Context, res protocol.Result, log *slog.Logger) (state.Outcome, error) {
+	node := r.o.Node
+	finish := state.Command{Finish: &state.FinishCmd{Result: res, Time: time.Now()}}
+	if res.Status != protocol.StatusSuccess || !slices.ContainsFunc(res.Artifacts, func(a protocol.Artifact) bool { return isPackage(a.Name) }) || !node.IsLeader() {
 		// A follower's apply fails and the worker repeats to the leader.
-		return m.node.Apply1(ctx, finish)
+		return node.Apply1(ctx, finish)
 	}
-	id := state.ParseID(r.Build)
-	b, err := m.node.FSM.Build(id)
-	if err != nil || b.Attempt != r.Attempt || b.Status != protocol.StatusRunning {
-		return m.node.Apply1(ctx, finish) // stale or unknown: the FSM says what to tell the worker
+	id := state.ParseID(res.Build)
+	b, err := node.FSM.Build(id)
+	if err != nil || b.Attempt != res.Attempt || b.Status != protocol.StatusRunning {
+		return node.Apply1(ctx, finish) // stale or unknown: the FSM says what to tell the worker
 	}
-	if m.repos == nil {
-		r.Status, r.Summary = protocol.StatusException, "not published: "+ErrNoRepos.Error()
+	if r.off() {
+		res.Status, res.Summary = protocol.StatusException, "not published: "+ErrNoRepos.Error()
 		log.Warn("build made packages but nothing can publish them", "err", ErrNoRepos)
-		return m.node.Apply1(ctx, state.Command{Finish: &state.FinishCmd{Result: r, Time: time.Now()}})
+		return node.Apply1(ctx, state.Command{Finish: &state.FinishCmd{Result: res, Time: time.Now()}})
 	}
-	flight := fmt.Sprintf("%d/%d", id, r.Attempt)
-	if !m.repos.claim(flight) {
-		return state.Outcome{}, errPublishing
+	flight := fmt.Sprintf("%d/%d", id, res.Attempt)
+	if !r.claim(flight) {
+		return state.Outcome{}, ErrPublishing
 	}
-	defer m.repos.release(flight)
-	m.repos.mu.Lock()
-	defer m.repos.mu.Unlock()
-	pc, err := m.publishBuild(ctx, b, r.Artifacts, log)
+	defer r.release(flight)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pc, err := r.publishBuild(ctx, b, res.Artifacts, log)
 	if err != nil {
-		r.Status = protocol.StatusException
+		res.Status = protocol.StatusException
 		if errors.Is(err, pkgmeta.ErrCorrupt) || errors.Is(err, pkgmeta.ErrMismatch) || errors.Is(err, pkgmeta.ErrUnsafeName) ||
 			errors.Is(err, pkgmeta.ErrFormat) || errors.Is(err, repo.ErrInvalid) {
-			r.Status = protocol.StatusFailure // the build's own output is at fault
+			res.Status = protocol.StatusFailure // the build's own output is at fault
 		}
-		r.Summary = "not published to " + devChannel + ": " + err.Error()
-		log.Warn("build not published", "status", r.Status, "err", err)
-		return m.node.Apply1(ctx, state.Command{Finish: &state.FinishCmd{Result: r, Time: time.Now()}})
+		res.Summary = "not published to " + DevChannel + ": " + err.Error()
+		log.Warn("build not published", "status", res.Status, "err", err)
+		return node.Apply1(ctx, state.Command{Finish: &state.FinishCmd{Result: res, Time: time.Now()}})
 	}
-	outs, err := m.node.Apply(ctx, state.Command{Publish: pc}, finish)
+	outs, err := node.Apply(ctx, state.Command{Publish: pc}, finish)
 	if err != nil {
 		return state.Outcome{}, err
 	}
@@ -259,7 +295,7 @@ func (m *Master) finishResult(ctx context.Context, r protocol.Result, log *slog.
 }
 
 // claim marks a result as being published; false when it already is.
-func (r *repos) claim(key string) bool {
+func (r *Publisher) claim(key string) bool {
 	r.flightMu.Lock()
 	defer r.flightMu.Unlock()
 	if r.inflight[key] {
@@ -269,21 +305,21 @@ func (r *repos) claim(key string) bool {
 	return true
 }
 
-func (r *repos) release(key string) {
+func (r *Publisher) release(key string) {
 	r.flightMu.Lock()
 	defer r.flightMu.Unlock()
 	delete(r.inflight, key)
 }
 
 // publishBuild takes a build's packages in and publishes the dev channel
-// with them. On error nothing was published and nothing is to be recorded.
+// with ther. On error nothing was published and nothing is to be recorded.
 // The caller holds repos.mu.
-func (m *Master) publishBuild(ctx context.Context, b *state.Build, arts []protocol.Artifact, log *slog.Logger) (*state.PublishCmd, error) {
-	ch, err := m.channel(devChannel)
+func (r *Publisher) publishBuild(ctx context.Context, b *state.Build, arts []protocol.Artifact, log *slog.Logger) (*state.PublishCmd, error) {
+	ch, err := r.Channel(DevChannel)
 	if err != nil {
 		return nil, err
 	}
-	targets := m.repoTargets(ch)
+	targets := r.Targets(ch)
 	ti := slices.IndexFunc(targets, func(t repo.Target) bool { return t.String() == b.Target })
 	if ti < 0 {
 		return nil, fmt.Errorf("target %s is no longer configured", b.Target)
@@ -295,7 +331,7 @@ func (m *Master) publishBuild(ctx context.Context, b *state.Build, arts []protoc
 		if !isPackage(a.Name) {
 			continue
 		}
-		pkg, err := m.takePackage(ctx, a, target, ch.Key)
+		pkg, err := r.takePackage(ctx, a, target, ch.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -304,7 +340,7 @@ func (m *Master) publishBuild(ctx context.Context, b *state.Build, arts []protoc
 		}
 		add = append(add, state.RepoPackage{Build: b.ID, Package: pkg})
 	}
-	pc, err := m.publishChannel(ctx, ch, targets, b.Target, add)
+	pc, err := r.publishChannel(ctx, ch, targets, b.Target, add)
 	if err != nil {
 		return nil, err
 	}
@@ -319,8 +355,8 @@ func (m *Master) publishBuild(ctx context.Context, b *state.Build, arts []protoc
 // takePackage fetches an artifact from the object store into the artifact
 // cache, checks what it is against the build's target and, for an rpm, has
 // the agent sign it: workers hold no key.
-func (m *Master) takePackage(ctx context.Context, a protocol.Artifact, t repo.Target, key string) (*pkgmeta.Package, error) {
-	tmp, err := m.fetchArtifact(ctx, a.SHA256, a.Size)
+func (r *Publisher) takePackage(ctx context.Context, a protocol.Artifact, t repo.Target, key string) (*pkgmeta.Package, error) {
+	tmp, err := r.fetchArtifact(ctx, a.SHA256, a.Size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.Name, err)
 	}
@@ -341,7 +377,7 @@ func (m *Master) takePackage(ctx context.Context, a protocol.Artifact, t repo.Ta
 		return nil, fmt.Errorf("built for %s: %w", t, err)
 	}
 	if pkg.Format == pkgmeta.RPM {
-		if err := signing.SignRPMFile(ctx, m.repos.signer, key, tmp); err != nil {
+		if err := signing.SignRPMFile(ctx, r.signer, key, tmp); err != nil {
 			return nil, fmt.Errorf("sign %s: %w", a.Name, err)
 		}
 		// Signing changed the header, hence the checksums and header range.
@@ -349,11 +385,11 @@ func (m *Master) takePackage(ctx context.Context, a protocol.Artifact, t repo.Ta
 			return nil, fmt.Errorf("read %s after signing: %w", a.Name, err)
 		}
 		// Other masters fetch the signed file when they lead.
-		if err := m.storeArtifact(ctx, tmp, pkg.SHA256); err != nil {
+		if err := r.storeArtifact(ctx, tmp, pkg.SHA256); err != nil {
 			return nil, err
 		}
 	}
-	if err := os.Rename(tmp, m.repos.artifactPath(pkg.SHA256)); err != nil {
+	if err := os.Rename(tmp, r.artifactPath(pkg.SHA256)); err != nil {
 		return nil, fmt.Errorf("keep %s: %w", a.Name, err)
 	}
 	pkg.Path = ""
@@ -362,13 +398,13 @@ func (m *Master) takePackage(ctx context.Context, a protocol.Artifact, t repo.Ta
 
 // fetchArtifact copies an object into a temporary file in the artifact
 // cache and verifies it against its name.
-func (m *Master) fetchArtifact(ctx context.Context, sha string, size int64) (_ string, err error) {
-	obj, err := m.objects.Get(ctx, sha)
+func (r *Publisher) fetchArtifact(ctx context.Context, sha string, size int64) (_ string, err error) {
+	obj, err := r.o.Objects.Get(ctx, sha)
 	if err != nil {
 		return "", fmt.Errorf("fetch artifact %s: %w", sha, err)
 	}
 	defer obj.Close()
-	f, err := os.CreateTemp(m.repos.artifacts, ".fetch-*")
+	f, err := os.CreateTemp(r.artifacts, ".fetch-*")
 	if err != nil {
 		return "", fmt.Errorf("fetch artifact %s: %w", sha, err)
 	}
@@ -391,13 +427,13 @@ func (m *Master) fetchArtifact(ctx context.Context, sha string, size int64) (_ s
 	return f.Name(), nil
 }
 
-func (m *Master) storeArtifact(ctx context.Context, path, sha string) error {
+func (r *Publisher) storeArtifact(ctx context.Context, path, sha string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("store signed package: %w", err)
 	}
 	defer f.Close()
-	if _, err := m.objects.Put(ctx, jetstream.ObjectMeta{Name: sha, Description: "signed by the master"}, f); err != nil {
+	if _, err := r.o.Objects.Put(ctx, jetstream.ObjectMeta{Name: sha, Description: "signed by the master"}, f); err != nil {
 		return fmt.Errorf("store signed package %s: %w", sha, err)
 	}
 	return nil
@@ -405,15 +441,15 @@ func (m *Master) storeArtifact(ctx context.Context, path, sha string) error {
 
 // ensureArtifact makes sure a listed package's file is in this master's
 // cache: a master that just became leader may never have seen it.
-func (m *Master) ensureArtifact(ctx context.Context, sha string) error {
-	if _, err := os.Stat(m.repos.artifactPath(sha)); err == nil {
+func (r *Publisher) ensureArtifact(ctx context.Context, sha string) error {
+	if _, err := os.Stat(r.artifactPath(sha)); err == nil {
 		return nil
 	}
-	tmp, err := m.fetchArtifact(ctx, sha, -1)
+	tmp, err := r.fetchArtifact(ctx, sha, -1)
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, m.repos.artifactPath(sha)); err != nil {
+	if err := os.Rename(tmp, r.artifactPath(sha)); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("keep artifact %s: %w", sha, err)
 	}
@@ -424,18 +460,18 @@ func (m *Master) ensureArtifact(ctx context.Context, sha string) error {
 // target, and returns the command that records it. Retention's drops are
 // taken out of state so that state lists what clients see. The caller
 // holds repos.mu.
-func (m *Master) publishChannel(ctx context.Context, ch builders.Channel, targets []repo.Target, target string, add []state.RepoPackage) (*state.PublishCmd, error) {
-	cur := m.node.FSM.RepoChannel(ch.Name)
-	if !m.repos.cached[ch.Name] {
+func (r *Publisher) publishChannel(ctx context.Context, ch builders.Channel, targets []repo.Target, target string, add []state.RepoPackage) (*state.PublishCmd, error) {
+	cur := r.o.Node.FSM.RepoChannel(ch.Name)
+	if !r.cached[ch.Name] {
 		// This master may have just become leader, or lost its cache.
 		for _, rt := range cur {
 			for _, p := range rt.Packages {
-				if err := m.ensureArtifact(ctx, p.Package.SHA256); err != nil {
+				if err := r.ensureArtifact(ctx, p.Package.SHA256); err != nil {
 					return nil, fmt.Errorf("%s: %w", p.Package.FileName, err)
 				}
 			}
 		}
-		m.repos.cached[ch.Name] = true
+		r.cached[ch.Name] = true
 	}
 	contents := repo.ChannelContents{}
 	pc := &state.PublishCmd{Channel: ch.Name, Target: target, Add: add}
@@ -450,20 +486,20 @@ func (m *Master) publishChannel(ctx context.Context, ch builders.Channel, target
 		tc := repo.TargetContents{Target: t, Packages: make([]*pkgmeta.Package, 0, len(list))}
 		for _, p := range list {
 			c := *p.Package
-			c.Path = m.repos.artifactPath(c.SHA256)
+			c.Path = r.artifactPath(c.SHA256)
 			tc.Packages = append(tc.Packages, &c)
 		}
 		contents.Targets = append(contents.Targets, tc)
 		pc.Targets = append(pc.Targets, t.String())
 	}
 	start := time.Now()
-	v, err := m.repos.pub.Publish(ctx, ch.Name, contents)
+	v, err := r.pub.Publish(ctx, ch.Name, contents)
 	if err != nil {
 		return nil, err
 	}
 	// Served from now on: the switch to v is done.
 	pc.Version, pc.Time = v.ID, time.Now()
-	m.ui.metrics.ObservePublish(pc.Time.Sub(start))
+	r.o.Metrics.ObservePublish(pc.Time.Sub(start))
 	pc.Remove = dropped(contents, v.Dropped)
 	return pc, nil
 }
@@ -490,13 +526,13 @@ func dropped(contents repo.ChannelContents, names []string) map[string][]string 
 	return out
 }
 
-// maintainRepos runs while this master leads: it publishes every channel
+// Maintain runs while this master leads: it publishes every channel
 // from state once (a new channel or target is served, empty, from the
 // start; a new leader serves what state lists), then republishes before
 // Valid-Until runs out and prunes old pool files. A channel that could not
 // be published (signer down or locked) is tried again soon.
-func (m *Master) maintainRepos(ctx context.Context) {
-	if m.repos == nil {
+func (r *Publisher) Maintain(ctx context.Context) {
+	if r.off() {
 		return
 	}
 	const (
@@ -504,10 +540,10 @@ func (m *Master) maintainRepos(ctx context.Context) {
 		retry      = 10 * time.Second
 	)
 	// Another leader may have listed packages this master never fetched.
-	m.repos.mu.Lock()
-	clear(m.repos.cached)
-	m.repos.mu.Unlock()
-	every := min(pruneEvery, cmp.Or(m.matrix.Load().Config.Repos.ValidFor.D()/4, pruneEvery))
+	r.mu.Lock()
+	clear(r.cached)
+	r.mu.Unlock()
+	every := min(pruneEvery, cmp.Or(r.o.Matrix().Config.Repos.ValidFor.D()/4, pruneEvery))
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	lastPrune := time.Now()
@@ -516,15 +552,15 @@ func (m *Master) maintainRepos(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
-		case <-m.repos.wake:
+		case <-r.wake:
 			timer.Stop()
 		}
 		next := every
-		if !m.refreshRepos(ctx) {
+		if !r.refreshRepos(ctx) {
 			next = retry
 		}
 		if time.Since(lastPrune) >= pruneEvery {
-			m.pruneRepos(ctx)
+			r.pruneRepos(ctx)
 			lastPrune = time.Now()
 		}
 		timer.Reset(next)
@@ -535,27 +571,27 @@ func (m *Master) maintainRepos(ctx context.Context) {
 // state recorded for all of its targets (startup, new targets, a new
 // leader), or, with ValidFor, whose signatures are half way to expiry. It
 // reports whether every channel is served as it should be.
-func (m *Master) refreshRepos(ctx context.Context) bool {
-	validFor := m.matrix.Load().Config.Repos.ValidFor.D()
+func (r *Publisher) refreshRepos(ctx context.Context) bool {
+	validFor := r.o.Matrix().Config.Repos.ValidFor.D()
 	ok := true
-	for _, ch := range m.matrix.Load().Config.Repos.Channels {
+	for _, ch := range r.o.Matrix().Config.Repos.Channels {
 		if ctx.Err() != nil {
 			return ok
 		}
-		targets := m.repoTargets(ch)
-		if !m.needsPublish(ch.Name, targets, validFor) {
+		targets := r.Targets(ch)
+		if !r.needsPublish(ch.Name, targets, validFor) {
 			continue
 		}
-		if err := m.republish(ctx, ch, targets); err != nil {
-			m.repos.log.Error("channel not published; trying again soon", "channel", ch.Name, "err", err)
+		if err := r.republish(ctx, ch, targets); err != nil {
+			r.log.Error("channel not published; trying again soon", "channel", ch.Name, "err", err)
 			ok = false
 		}
 	}
 	return ok
 }
 
-func (m *Master) needsPublish(channel string, targets []repo.Target, validFor time.Duration) bool {
-	vs, err := m.repos.pub.Versions(channel)
+func (r *Publisher) needsPublish(channel string, targets []repo.Target, validFor time.Duration) bool {
+	vs, err := r.pub.Versions(channel)
 	if err != nil {
 		return true
 	}
@@ -563,7 +599,7 @@ func (m *Master) needsPublish(channel string, targets []repo.Target, validFor ti
 	if i < 0 {
 		return true
 	}
-	cur := m.node.FSM.RepoChannel(channel)
+	cur := r.o.Node.FSM.RepoChannel(channel)
 	for _, t := range targets {
 		rt, ok := cur[t.String()]
 		if !ok || rt.Version != vs[i].ID || (validFor > 0 && time.Since(rt.Published) > validFor/2) {
@@ -573,39 +609,39 @@ func (m *Master) needsPublish(channel string, targets []repo.Target, validFor ti
 	return false
 }
 
-func (m *Master) republish(ctx context.Context, ch builders.Channel, targets []repo.Target) error {
-	m.repos.mu.Lock()
-	defer m.repos.mu.Unlock()
-	pc, err := m.publishChannel(ctx, ch, targets, "", nil)
+func (r *Publisher) republish(ctx context.Context, ch builders.Channel, targets []repo.Target) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pc, err := r.publishChannel(ctx, ch, targets, "", nil)
 	if err != nil {
 		return err
 	}
-	if _, err := m.node.Apply1(ctx, state.Command{Publish: pc}); err != nil {
+	if _, err := r.o.Node.Apply1(ctx, state.Command{Publish: pc}); err != nil {
 		return fmt.Errorf("record publish of %s: %w", ch.Name, err)
 	}
-	m.repos.log.Info("channel published", "channel", ch.Name, "version", pc.Version, "targets", len(targets))
+	r.log.Info("channel published", "channel", ch.Name, "version", pc.Version, "targets", len(targets))
 	return nil
 }
 
 // pruneRepos drops pool files no kept version uses, and cached package
 // files no channel lists any more.
-func (m *Master) pruneRepos(ctx context.Context) {
-	m.repos.mu.Lock()
-	defer m.repos.mu.Unlock()
+func (r *Publisher) pruneRepos(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	listed := map[string]bool{}
-	for _, ch := range m.matrix.Load().Config.Repos.Channels {
-		if err := m.repos.pub.Prune(ctx, ch.Name); err != nil {
-			m.repos.log.Warn("prune failed", "channel", ch.Name, "err", err)
+	for _, ch := range r.o.Matrix().Config.Repos.Channels {
+		if err := r.pub.Prune(ctx, ch.Name); err != nil {
+			r.log.Warn("prune failed", "channel", ch.Name, "err", err)
 		}
-		for _, rt := range m.node.FSM.RepoChannel(ch.Name) {
+		for _, rt := range r.o.Node.FSM.RepoChannel(ch.Name) {
 			for _, p := range rt.Packages {
 				listed[p.Package.SHA256] = true
 			}
 		}
 	}
-	entries, err := os.ReadDir(m.repos.artifacts)
+	entries, err := os.ReadDir(r.artifacts)
 	if err != nil {
-		m.repos.log.Warn("prune artifact cache", "err", err)
+		r.log.Warn("prune artifact cache", "err", err)
 		return
 	}
 	// With mu held no fetch is under way: a temporary file is a crash's.
@@ -613,24 +649,24 @@ func (m *Master) pruneRepos(ctx context.Context) {
 		if listed[e.Name()] {
 			continue
 		}
-		if err := os.Remove(filepath.Join(m.repos.artifacts, e.Name())); err != nil {
-			m.repos.log.Warn("prune artifact cache", "err", err)
+		if err := os.Remove(filepath.Join(r.artifacts, e.Name())); err != nil {
+			r.log.Warn("prune artifact cache", "err", err)
 		}
 	}
 }
 
-// repoForJob tells a job where its target's dev channel is and which key
+// JobRepo tells a job where its target's dev channel is and which key
 // signs it, so a build's chroot can install its dependencies' fresh
 // packages. Both are empty when nothing is published.
-func (m *Master) repoForJob(target string) (url, key string) {
-	if m.repos == nil {
+func (r *Publisher) JobRepo(target string) (url, key string) {
+	if r.off() {
 		return "", ""
 	}
-	ch, err := m.channel(devChannel)
+	ch, err := r.Channel(DevChannel)
 	if err != nil {
 		return "", ""
 	}
-	targets := m.repoTargets(ch)
+	targets := r.Targets(ch)
 	i := slices.IndexFunc(targets, func(t repo.Target) bool { return t.String() == target })
 	if i < 0 {
 		return "", ""
@@ -638,23 +674,23 @@ func (m *Master) repoForJob(target string) (url, key string) {
 	t := targets[i]
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	pub, err := m.repos.publicKey(ctx, ch.Key)
+	pub, err := r.publicKey(ctx, ch.Key)
 	if err != nil {
-		m.repos.log.Warn("job goes without the dev channel's key", "target", target, "err", err)
+		r.log.Warn("job goes without the dev channel's key", "target", target, "err", err)
 		return "", ""
 	}
-	return m.reposBaseURL() + "/" + devChannel + "/" + t.Dir(), string(pub)
+	return r.BaseURL() + "/" + DevChannel + "/" + t.Dir(), string(pub)
 }
 
-// reposBaseURL is where clients reach /repos: master.public_url, else the
+// BaseURL is where clients reach /repos: master.public_url, else the
 // HTTP listener (a wildcard address names this host).
-func (m *Master) reposBaseURL() string {
-	if u := m.matrix.Load().Config.Master.PublicURL; u != "" {
+func (r *Publisher) BaseURL() string {
+	if u := r.o.Matrix().Config.Master.PublicURL; u != "" {
 		return strings.TrimSuffix(u, "/") + "/repos"
 	}
-	host, port, err := net.SplitHostPort(m.HTTPAddr())
+	host, port, err := net.SplitHostPort(r.o.HTTPAddr)
 	if err != nil {
-		return "http://" + m.HTTPAddr() + "/repos"
+		return "http://" + r.o.HTTPAddr + "/repos"
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		if h, err := os.Hostname(); err == nil {
@@ -664,13 +700,12 @@ func (m *Master) reposBaseURL() string {
 	return "http://" + net.JoinHostPort(host, port) + "/repos"
 }
 
-// mountRepos serves the published trees under /repos/.
-func (m *Master) mountRepos() {
-	if m.repos == nil {
-		m.mux.Handle("/repos/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// Handler serves the published trees (the master mounts it at /repos).
+func (r *Publisher) Handler() http.Handler {
+	if r.off() {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			http.Error(w, ErrNoRepos.Error(), http.StatusServiceUnavailable)
-		}))
-		return
+		})
 	}
-	m.mux.Handle("/repos/", http.StripPrefix("/repos", repo.Handler(m.repos.root)))
+	return repo.Handler(r.root)
 }

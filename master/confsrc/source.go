@@ -1,4 +1,11 @@
-package master
+// Package confsrc is where the farm's configuration comes from and how it
+// changes while the master runs: a local file or directory (watched), or a
+// path in a git repository the master keeps a checkout of (polled, or
+// pushed by webhook). It validates every new version with the checkconfig
+// code, hands a good one to the master to apply, and keeps the status the
+// API, ctl and the web banner show: the version running, and why the newest
+// was refused. It also resolves secrets the config refers to.
+package confsrc
 
 import (
 	"context"
@@ -6,7 +13,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,6 +25,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/kiln-build/kiln/builders"
+	"github.com/kiln-build/kiln/master/api"
 )
 
 // Errors of config loading callers branch on.
@@ -47,50 +54,16 @@ type configSource struct {
 	repo     *git.Repository
 }
 
-// ConfigStatus tells which config the farm runs and why a newer one was
-// refused, for the API, kiln ctl and the web page.
-type ConfigStatus struct {
-	Source string `json:"source"` // the local path or the git URL
-	Branch string `json:"branch,omitempty"`
-	Path   string `json:"path,omitempty"` // inside the repository
-	// Commit is the active config's git commit, or "sha256:" and the hash
-	// of a local config's files.
-	Commit   string    `json:"commit"`
-	LoadedAt time.Time `json:"loaded_at"`
-	// Took is how long the last applied reload took, from seeing the new
-	// version to the new config being active.
-	Took     string `json:"took,omitempty"`
-	Builders int    `json:"builders"`
-	// Added, Removed and Changed count builders the last reload changed.
-	Added   int `json:"added"`
-	Removed int `json:"removed"`
-	Changed int `json:"changed"`
-	// Cancelled counts queued requests of removed builders the last reload
-	// cancelled.
-	Cancelled int `json:"cancelled"`
-	// Error is set while the newest version is refused.
-	Error *ConfigError `json:"error,omitempty"`
-	// Fetch is the config repository's poller; nil for a local config.
-	Fetch *FetchStatus `json:"fetch,omitempty"`
-}
-
-// ConfigError is why a config version was refused.
-type ConfigError struct {
-	Commit  string    `json:"commit"`
-	At      time.Time `json:"at"`
-	Message string    `json:"message"`
-	// File, Line and Column locate the first problem, when it has a place.
-	File   string `json:"file,omitempty"`
-	Line   int    `json:"line,omitempty"`
-	Column int    `json:"column,omitempty"`
-}
-
-// FetchStatus is the health of the config repository's poller.
-type FetchStatus struct {
-	LastPoll  time.Time `json:"last_poll,omitzero"`
-	NextPoll  time.Time `json:"next_poll,omitzero"`
-	Failures  int       `json:"failures"`
-	LastError string    `json:"last_error,omitempty"`
+// Settings are the master's restart-only settings that a bootstrap file may
+// give when the config itself lives in git.
+type Settings struct {
+	ConfigPath string
+	ConfigGit  builders.ConfigSource
+	DataDir    string
+	HTTPAddr   string
+	NATSAddr   string
+	NATSURL    string
+	Logger     *slog.Logger
 }
 
 // openConfig finds and loads the config the master starts with. A bootstrap
@@ -98,7 +71,7 @@ type FetchStatus struct {
 // the master clone it into the data dir, or reuse the checkout it has, and
 // load the config from there; o.ConfigPath is then pointed at the loaded
 // path so relative secret references resolve inside the checkout.
-func openConfig(o *Options) (*builders.Config, *builders.Matrix, *configSource, error) {
+func openConfig(o *Settings) (*builders.Config, *builders.Matrix, *configSource, error) {
 	var boot *builders.Config
 	if o.ConfigPath != "" {
 		c, err := builders.Load(o.ConfigPath)
@@ -281,7 +254,7 @@ func (s *configSource) version() (string, error) {
 	if s.repo != nil {
 		return s.head(), nil
 	}
-	files, err := configFiles(s.local)
+	files, err := builders.ConfigFiles(s.local)
 	if err != nil {
 		return "", err
 	}
@@ -300,7 +273,7 @@ func (s *configSource) version() (string, error) {
 // stamp is a cheap fingerprint of a local config (names, sizes, mtimes), to
 // notice edits without reading the files.
 func (s *configSource) stamp() string {
-	files, err := configFiles(s.local)
+	files, err := builders.ConfigFiles(s.local)
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -313,43 +286,20 @@ func (s *configSource) stamp() string {
 	return b.String()
 }
 
-// configFiles lists what builders.Load reads: the file, or the YAML files
-// under the directory.
-func configFiles(p string) ([]string, error) {
-	st, err := os.Stat(p)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", p, err)
-	}
-	if !st.IsDir() {
-		return []string{p}, nil
-	}
-	var files []string
-	err = filepath.WalkDir(p, func(f string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if f != p && strings.HasPrefix(e.Name(), ".") {
-			if e.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !e.IsDir() && (strings.HasSuffix(f, ".yaml") || strings.HasSuffix(f, ".yml")) {
-			files = append(files, f)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", p, err)
-	}
-	return files, nil
-}
-
 // configState is the master's record of config reloads.
 type configState struct {
 	mu     sync.Mutex // serialises reloads and guards status
 	src    *configSource
-	status ConfigStatus
+	status api.ConfigStatus
 	// stamp is the local config's fingerprint when last looked at.
 	stamp string
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
