@@ -20,7 +20,7 @@ const (
 	FormatYum = "yum"
 )
 
-// Master defaults; DESIGN.md promises the ports to operators.
+// Master defaults; docs/master.md promises the ports to operators.
 const (
 	DefaultHTTP             = ":8010"
 	DefaultNATS             = ":4222"

@@ -172,9 +172,10 @@ func (m *Master) Stop() {
 	}
 }
 
-// Restart stops the master and starts a new one on the same config and
-// data dir. The embedded NATS server comes back on the same port, so
-// workers reconnect by themselves; the HTTP port changes, and URL with it.
+// Restart stops the master (unless Stop already did) and starts a new one
+// on the same config and data dir. The embedded NATS server comes back on
+// the same port, so workers reconnect by themselves; the HTTP port
+// changes, and URL with it.
 func (m *Master) Restart() {
 	m.t.Helper()
 	m.Stop()
