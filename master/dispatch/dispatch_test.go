@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kiln-build/kiln/builders"
 	"github.com/kiln-build/kiln/master/natsd"
+	"github.com/kiln-build/kiln/master/sched"
 	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/protocol"
 )
@@ -211,5 +213,50 @@ func TestLostResultRequeuesOnlyFromItsWorker(t *testing.T) {
 	if err != nil || b.Status != protocol.StatusPending || len(b.Attempts) != 1 || b.Attempts[0].Status != protocol.StatusLost ||
 		!strings.Contains(b.Attempts[0].Reason, "stopped mid-build") {
 		t.Errorf("after the lost report: %+v, %v; want pending again with attempt 1 lost", b, err)
+	}
+}
+
+// Jobs go out as requests on the worker's job subject: no listener is "not
+// delivered" (the scheduler marks the worker gone), an answer that is not an
+// ack is an error of its own, and an ack comes back as the worker sent it.
+func TestNATSSenderDeliversJobs(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := natsd.Start(natsd.Options{Addr: "127.0.0.1:0", StoreDir: dir, Users: []natsd.User{{Name: "m", Password: "pw"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("m", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	s := NewNATSSender(nc)
+	job := protocol.Job{V: protocol.Version, Build: "7", Attempt: 1}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := s.SendJob(ctx, "w1", job); !errors.Is(err, sched.ErrNotDelivered) {
+		t.Errorf("nobody listening: %v, want ErrNotDelivered", err)
+	}
+	sub, err := nc.Subscribe(protocol.JobSubject("w2"), func(m *nats.Msg) { _ = m.Respond([]byte("not json")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if _, err := s.SendJob(ctx, "w2", job); err == nil || errors.Is(err, sched.ErrNotDelivered) || !strings.Contains(err.Error(), "bad ack") {
+		t.Errorf("garbage answer: %v, want a bad ack error", err)
+	}
+	var got protocol.Job
+	sub3, err := nc.Subscribe(protocol.JobSubject("w3"), func(m *nats.Msg) {
+		_ = protocol.Decode(m.Data, &got)
+		_ = m.Respond(protocol.Encode(protocol.Ack{V: protocol.Version, OK: true}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub3.Unsubscribe()
+	ack, err := s.SendJob(ctx, "w3", job)
+	if err != nil || !ack.OK || got.Build != "7" {
+		t.Errorf("worker listening: ack %+v, %v, job seen %+v", ack, err, got)
 	}
 }

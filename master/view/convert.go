@@ -13,6 +13,16 @@ import (
 // The conversions from raft records to the API's types. Each copies, so a
 // caller may keep or change what it gets.
 
+// each converts a list; the result is never nil, so an empty list encodes
+// as [] like the API documents.
+func each[S, T any](in []S, conv func(S) T) []T {
+	out := make([]T, len(in))
+	for i, x := range in {
+		out[i] = conv(x)
+	}
+	return out
+}
+
 func apiBuild(b *state.Build) *api.Build {
 	out := &api.Build{ID: b.ID, Buildset: b.Buildset, Change: b.Change, Builder: b.Builder, Component: b.Component, Target: b.Target,
 		Revision: b.Revision, Deps: slices.Clone(b.Deps), Tags: slices.Clone(b.Tags), Priority: b.Priority, Collapse: b.Collapse,

@@ -4,15 +4,35 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"strings"
-
 	"slices"
+	"strings"
 
 	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/master/publish"
 	"github.com/kiln-build/kiln/master/state"
+	"github.com/kiln-build/kiln/master/web"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
 )
+
+// Repositories is what each channel publishes per target.
+func (s *Pages) Repositories(ctx context.Context) ([]web.Repository, error) {
+	if !s.v.o.Publisher.Enabled() {
+		return nil, nil
+	}
+	list, err := s.v.Repos(ctx, "", "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]web.Repository, 0, len(list))
+	for _, r := range list {
+		wr := web.Repository{Channel: r.Channel, Target: r.Target, Published: r.Published}
+		for _, p := range r.Packages {
+			wr.Packages = append(wr.Packages, web.Package{Name: p.Name, Version: p.Version, Arch: p.Arch})
+		}
+		out = append(out, wr)
+	}
+	return out, nil
+}
 
 // Repos lists each configured channel's targets with the packages state
 // says they serve.

@@ -10,12 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
 	"sync/atomic"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kiln-build/kiln/builders"
@@ -25,7 +21,7 @@ import (
 	"github.com/kiln-build/kiln/master/publish"
 	"github.com/kiln-build/kiln/master/sched"
 	"github.com/kiln-build/kiln/master/state"
-	"github.com/kiln-build/kiln/protocol"
+	"github.com/kiln-build/kiln/master/web"
 )
 
 // Scheduler is what the views ask the scheduler.
@@ -95,185 +91,34 @@ func apiError(err error) error {
 	return fmt.Errorf("%w: %w", kind, err)
 }
 
-// Force records a change of a component, or of one builder with
-// COMPONENT@TARGET or Target, and its buildset.
-func (v *View) Force(ctx context.Context, r api.ForceRequest) (*api.ForceResult, error) {
-	out, err := v.o.Intake.Force(ctx, api.User(ctx), r.Component, r.Target, r.Rev)
-	if err != nil {
-		return nil, apiError(err)
+// Pages is the read model and the actions of the status pages. The API's
+// builder list reads the same grid layout, so the page and the API cannot
+// disagree on what a builder shows.
+type Pages struct{ v *View }
+
+// Pages returns the status pages' source and actions.
+func (v *View) Pages() *Pages { return &Pages{v: v} }
+
+var (
+	_ web.Source  = (*Pages)(nil)
+	_ web.Actions = (*Pages)(nil)
+)
+
+// notFound makes a state lookup failure one the pages answer with 404.
+func notFound(err error) error {
+	if errors.Is(err, state.ErrNotFound) {
+		return fmt.Errorf("%w: %w", web.ErrNotFound, err)
 	}
-	return forceResult(out), nil
+	return err
 }
 
-// Rebuild requests the builder of an earlier build again, at the same
-// revision.
-func (v *View) Rebuild(ctx context.Context, id int64) (*api.ForceResult, error) {
-	out, err := v.o.Intake.Rebuild(ctx, api.User(ctx), id)
-	if err != nil {
-		return nil, apiError(err)
+// actionError maps the master's refusals onto the pages' 404 and 400.
+func actionError(err error) error {
+	switch {
+	case errors.Is(err, api.ErrUnknownComponent), errors.Is(err, api.ErrNotFound):
+		return fmt.Errorf("%w: %w", web.ErrNotFound, err)
+	case errors.Is(err, api.ErrInvalid), errors.Is(err, api.ErrConflict):
+		return fmt.Errorf("%w: %w", web.ErrInvalid, err)
 	}
-	return forceResult(out), nil
-}
-
-func forceResult(o state.Outcome) *api.ForceResult {
-	return &api.ForceResult{Change: o.Change, Buildset: o.Buildset, Builds: o.Builds}
-}
-
-// Cancel ends a pending or running build; a running one's worker is told.
-func (v *View) Cancel(ctx context.Context, id int64) error {
-	out, err := v.o.Node.Apply1(ctx, state.Command{Cancel: &state.CancelCmd{Build: id, Reason: "cancelled by request", Time: time.Now()}})
-	if err != nil {
-		return apiError(fmt.Errorf("cancel build %d: %w", id, err))
-	}
-	if out.Worker != "" {
-		v.o.Cancel(out.Worker, state.FormatID(id), "cancelled by request")
-	}
-	v.o.Scheduler.Wake()
-	return nil
-}
-
-func (v *View) Builds(f api.BuildFilter) ([]*api.Build, int) {
-	list, total := v.o.Node.FSM.Builds(state.Filter{Component: f.Component, Target: f.Target, Status: f.Status, Worker: f.Worker,
-		Buildset: f.Buildset, Limit: f.Limit, Offset: f.Offset})
-	out := make([]*api.Build, len(list))
-	for i, b := range list {
-		out[i] = apiBuild(b)
-	}
-	return out, total
-}
-
-func (v *View) Build(id int64) (*api.Build, error) {
-	b, err := v.o.Node.FSM.Build(id)
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return apiBuild(b), nil
-}
-
-func (v *View) Change(id int64) (*api.Change, error) {
-	c, err := v.o.Node.FSM.Change(id)
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return apiChange(c), nil
-}
-
-func (v *View) Changes(f api.ChangeFilter) ([]*api.Change, int) {
-	list, total := v.o.Node.FSM.Changes(f.Component, f.Offset, f.Limit)
-	out := make([]*api.Change, len(list))
-	for i, c := range list {
-		out[i] = apiChange(c)
-	}
-	return out, total
-}
-
-func (v *View) Workers() []api.Worker {
-	ws := v.o.Scheduler.Workers()
-	out := make([]api.Worker, len(ws))
-	for i, w := range ws {
-		out[i] = apiWorker(w)
-	}
-	return out
-}
-
-func (v *View) Explain(id int64) (*api.Explanation, error) {
-	e, err := v.o.Scheduler.Explain(id)
-	if err != nil {
-		return nil, apiError(err)
-	}
-	x := api.Explanation(*e)
-	return &x, nil
-}
-
-func (v *View) ConfigStatus() api.ConfigStatus { return v.o.ConfigStatus() }
-
-// Pollers reports the repositories' pollers (nothing while not leading,
-// since they do not run) and the config repository's.
-func (v *View) Pollers() []api.Poller {
-	ps := v.o.Intake.Pollers()
-	out := make([]api.Poller, len(ps))
-	for i, p := range ps {
-		out[i] = apiPoller(p)
-	}
-	return out
-}
-
-// Log reads a build's chunks from the log stream. Every attempt's lines are
-// kept; the subject wildcard spans the workers that ran it.
-func (v *View) Log(ctx context.Context, id int64, follow bool, fn func(protocol.LogChunk) error) error {
-	subject := "kiln.log.*." + state.FormatID(id)
-	stream, err := v.o.JetStream.Stream(ctx, protocol.LogStream)
-	if err != nil {
-		return fmt.Errorf("open log stream: %w", err)
-	}
-	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
-	if err != nil {
-		return fmt.Errorf("inspect log stream: %w", err)
-	}
-	if len(info.State.Subjects) == 0 && !follow {
-		return nil
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
-	if err != nil {
-		return fmt.Errorf("read log of build %d: %w", id, err)
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("read log of build %d: %w", id, err)
-	}
-	defer it.Stop()
-	ended := false
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		msg, err := it.Next(jetstream.NextMaxWait(500 * time.Millisecond))
-		if err != nil {
-			if !errors.Is(err, nats.ErrTimeout) {
-				return fmt.Errorf("read log of build %d: %w", id, err)
-			}
-			// Nothing more right now: done unless following a live build.
-			// A build that ended before this wait began has its last lines
-			// in the stream already, so one more quiet wait closes it.
-			if !follow || ended {
-				return nil
-			}
-			ended = v.ended(id)
-			continue
-		}
-		var c protocol.LogChunk
-		if err := protocol.Decode(msg.Data(), &c); err != nil {
-			v.o.Logger.Warn("skipped malformed log chunk", "build", id, "subject", msg.Subject(), "err", err)
-			continue
-		}
-		if err := fn(c); err != nil {
-			return err
-		}
-		if meta, err := msg.Metadata(); err == nil && meta.NumPending == 0 && (!follow || v.ended(id)) {
-			return nil
-		}
-	}
-}
-
-func (v *View) ended(id int64) bool {
-	b, err := v.o.Node.FSM.Build(id)
-	return err != nil || state.Terminal(b.Status)
-}
-
-// Artifact opens one of a build's artifacts from the object store.
-func (v *View) Artifact(ctx context.Context, id int64, name string) (io.ReadCloser, api.Artifact, error) {
-	b, err := v.o.Node.FSM.Build(id)
-	if err != nil {
-		return nil, api.Artifact{}, apiError(err)
-	}
-	i := slices.IndexFunc(b.Artifacts, func(a protocol.Artifact) bool { return a.Name == name })
-	if i < 0 {
-		return nil, api.Artifact{}, fmt.Errorf("build %d has no artifact %q: %w", id, name, api.ErrNotFound)
-	}
-	a := api.Artifact(b.Artifacts[i])
-	obj, err := v.o.Objects.Get(ctx, a.SHA256)
-	if err != nil {
-		return nil, a, fmt.Errorf("open artifact %s of build %d: %w", name, id, err)
-	}
-	return obj, a, nil
+	return err
 }
