@@ -56,7 +56,9 @@ func (m *Master) startNATS(cfg *builders.Config) error {
 	return m.setupJetStream()
 }
 
-func (m *Master) natsMasterUser() natsd.User { return natsd.User{Name: MasterUser, Password: m.natsPassword} }
+func (m *Master) natsMasterUser() natsd.User {
+	return natsd.User{Name: MasterUser, Password: m.natsPassword}
+}
 
 // masterSecret makes a fresh password for the master's NATS user each start
 // and keeps it in the data dir, readable by the master's user only, for

@@ -286,7 +286,6 @@ func queryInt(w http.ResponseWriter, r *http.Request, name string, def int) (int
 	return v, true
 }
 
-
 func (h *handler) builds(w http.ResponseWriter, r *http.Request) {
 	if !onlyParams(w, r, "component", "target", "status", "worker", "buildset", "limit", "offset") {
 		return

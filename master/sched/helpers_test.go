@@ -64,6 +64,9 @@ type memState struct {
 	mu    sync.Mutex
 	index uint64
 	err   error // set: every Apply fails, as on a master that lost leadership
+	// before, when set, runs ahead of each Apply with its commands, so a
+	// test can change the state between a pass's reads and its writes.
+	before func(cmds []state.Command)
 }
 
 func newMemState() *memState { return &memState{FSM: state.NewFSM()} }
@@ -73,6 +76,12 @@ func (m *memState) Apply(_ context.Context, cmds ...state.Command) ([]state.Outc
 	defer m.mu.Unlock()
 	if m.err != nil {
 		return nil, m.err
+	}
+	if b := m.before; b != nil {
+		m.before = nil // once: what it applies comes back through here
+		m.mu.Unlock()
+		b(cmds)
+		m.mu.Lock()
 	}
 	data, err := json.Marshal(struct {
 		V    int             `json:"v"`
@@ -203,6 +212,17 @@ func newHarness(t *testing.T, edit ...func(*Options)) *harness {
 func (h *harness) pass() {
 	h.s.pass(context.Background())
 	h.s.sends.Wait()
+}
+
+// woke reports whether anything asked for a pass since the last call, and
+// forgets it.
+func (h *harness) woke() bool {
+	select {
+	case <-h.s.wake:
+		return true
+	default:
+		return false
+	}
 }
 
 // hello admits a worker process and fails the test unless it is accepted.

@@ -49,7 +49,7 @@ func (s *Scheduler) send(ctx context.Context, id int64, worker string, attempt i
 
 // deliver sends one job and waits for the worker's answer.
 func (s *Scheduler) deliver(ctx context.Context, job protocol.Job, id int64, worker string, attempt int) {
-	ack, err := s.o.Sender.SendJob(ctx, worker, job)
+	ack, err := s.o.Sender.SendJob(withTimeout(ctx, s.o.JobTimeout), worker, job)
 	var reason string
 	switch {
 	case errors.Is(err, ErrNotDelivered):

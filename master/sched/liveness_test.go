@@ -64,24 +64,32 @@ func TestSilentWorkerLosesItsBuilds(t *testing.T) {
 	}
 }
 
+// A master taking over the lead gives every worker the state says is busy
+// one heartbeat timeout from then, whether it never heard of the worker or
+// heard of it long ago, in an earlier term.
 func TestNewLeaderGivesBusyWorkersOneTimeout(t *testing.T) {
-	h := newHarness(t)
-	id := h.force(request{builder: "lib@" + amd64})[0]
-	// Assigned under an earlier leader: this scheduler never heard of w.
-	if _, err := h.st.Apply(context.Background(), state.Command{Assign: &state.AssignCmd{Build: id, Worker: "w", Time: t0}}); err != nil {
-		t.Fatal(err)
-	}
-	h.clock.advance(time.Hour)
-	h.s.live.seed(h.st.RunningCounts())
-	h.clock.advance(testTimeout)
-	h.s.reapSilent(context.Background())
-	if got := h.where(id); got != "running on w#1" {
-		t.Fatalf("within a timeout of taking over, the build is %s", got)
-	}
-	h.clock.advance(time.Second)
-	h.s.reapSilent(context.Background())
-	if got := h.where(id); got != protocol.StatusPending {
-		t.Errorf("a timeout after taking over, the build is %s, want pending", got)
+	for _, heardBefore := range []bool{false, true} {
+		h := newHarness(t)
+		if heardBefore {
+			h.hello("w", 1)
+		}
+		id := h.force(request{builder: "lib@" + amd64})[0]
+		// Assigned by whoever led meanwhile.
+		if _, err := h.st.Apply(context.Background(), state.Command{Assign: &state.AssignCmd{Build: id, Worker: "w", Time: t0}}); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.advance(time.Hour)
+		h.s.live.seed(h.st.RunningCounts())
+		h.clock.advance(testTimeout)
+		h.s.reapSilent(context.Background())
+		if got := h.where(id); got != "running on w#1" {
+			t.Fatalf("heard before %t: within a timeout of taking over, the build is %s", heardBefore, got)
+		}
+		h.clock.advance(time.Second)
+		h.s.reapSilent(context.Background())
+		if got := h.where(id); got != protocol.StatusPending {
+			t.Errorf("heard before %t: a timeout after taking over, the build is %s, want pending", heardBefore, got)
+		}
 	}
 }
 
@@ -209,11 +217,14 @@ func TestHeartbeatEndsRefusalPause(t *testing.T) {
 	if got := h.where(id); got != protocol.StatusPending {
 		t.Fatalf("a draining worker got a job: %s", got)
 	}
+	h.woke()
 	h.heartbeat("w", false)
-	select {
-	case <-h.s.wake:
-	default:
+	if !h.woke() {
 		t.Error("a worker ready again did not wake the scheduler")
+	}
+	h.heartbeat("w", false)
+	if h.woke() {
+		t.Error("a worker already free woke the scheduler on every heartbeat")
 	}
 	h.pass()
 	if got := h.where(id); got != "running on w#1" {

@@ -166,7 +166,11 @@ func TestPassEndsBuildWhoseBuilderLeftTheConfiguration(t *testing.T) {
 	h := newHarness(t)
 	h.hello("w", 1)
 	id := h.force(request{builder: "gone@" + amd64})[0]
+	h.woke()
 	h.pass()
+	if !h.woke() {
+		t.Error("ending the build did not wake the scheduler for its dependents")
+	}
 	b := h.build(id)
 	if b.Status != protocol.StatusException || !strings.Contains(b.Summary, "no longer in the configuration") {
 		t.Errorf("build is %s (%s), want exception", b.Status, b.Summary)
@@ -194,6 +198,26 @@ func TestPassSendsNothingWhenStateRefuses(t *testing.T) {
 	}
 }
 
+// A build cancelled between the pass's reading of the queue and its
+// assign is refused by the state; no job may go out for it.
+func TestPassSendsNothingForRefusedAssign(t *testing.T) {
+	h := newHarness(t)
+	h.hello("w", 2)
+	ids := h.force(request{builder: "lib@" + amd64}, request{builder: "lib@" + arm64})
+	h.st.before = func([]state.Command) {
+		if _, err := h.st.Apply(context.Background(), state.Command{Cancel: &state.CancelCmd{Build: ids[0], Reason: "test", Time: t0}}); err != nil {
+			t.Error(err)
+		}
+	}
+	h.pass()
+	if got, want := h.sender.sentIDs(), []string{state.FormatID(ids[1]) + "@w"}; !slices.Equal(got, want) {
+		t.Errorf("sent %v, want %v", got, want)
+	}
+	if got := []string{h.where(ids[0]), h.where(ids[1])}; !slices.Equal(got, []string{protocol.StatusCancelled, "running on w#1"}) {
+		t.Errorf("builds are %v", got)
+	}
+}
+
 func TestUnackedJobReturnsToQueue(t *testing.T) {
 	for _, tt := range []struct {
 		name                string
@@ -209,14 +233,16 @@ func TestUnackedJobReturnsToQueue(t *testing.T) {
 			wantReason: "worker refused: no free slot", connected: true, draining: true,
 		},
 		{
-			name:       "not delivered",
-			answer:     func() (protocol.Ack, error) { return protocol.Ack{}, errors.Join(ErrNotDelivered, errors.New("no responders")) },
-			wantReason: "job not delivered", connected: false,
+			name: "not delivered",
+			answer: func() (protocol.Ack, error) {
+				return protocol.Ack{}, fmt.Errorf("%w: %w", ErrNotDelivered, errors.New("nats: no responders available for request"))
+			},
+			wantReason: "job not delivered: nats: no responders available for request", connected: false,
 		},
 		{
 			name:       "no ack before the job timeout",
 			block:      true,
-			wantReason: "job not delivered", connected: false,
+			wantReason: "job not delivered: context deadline exceeded", connected: false,
 		},
 		{
 			name:       "unreadable ack",
@@ -228,13 +254,19 @@ func TestUnackedJobReturnsToQueue(t *testing.T) {
 			h := newHarness(t, func(o *Options) { o.JobTimeout = time.Millisecond })
 			h.sender.setAnswer(func(ctx context.Context, _ string, _ protocol.Job) (protocol.Ack, error) {
 				if tt.block {
-					<-ctx.Done()
-					return protocol.Ack{}, fmt.Errorf("%w: %w", ErrNotDelivered, ctx.Err())
+					select {
+					case <-ctx.Done():
+						return protocol.Ack{}, fmt.Errorf("%w: %w", ErrNotDelivered, ctx.Err())
+					case <-time.After(10 * time.Second):
+						t.Error("the job timeout did not end the delivery")
+						return protocol.Ack{V: protocol.Version, OK: true}, nil
+					}
 				}
 				return tt.answer()
 			})
 			h.hello("w", 1)
 			id := h.force(request{builder: "lib@" + amd64})[0]
+			h.woke()
 			h.pass()
 			b := h.build(id)
 			if b.Status != protocol.StatusPending || len(b.Attempts) != 1 {
@@ -246,9 +278,7 @@ func TestUnackedJobReturnsToQueue(t *testing.T) {
 			if w := h.worker("w"); w.Connected != tt.connected || w.Draining != tt.draining {
 				t.Errorf("worker connected %t draining %t, want %t %t", w.Connected, w.Draining, tt.connected, tt.draining)
 			}
-			select {
-			case <-h.s.wake:
-			default:
+			if !h.woke() {
 				t.Error("returning the build did not wake the scheduler")
 			}
 

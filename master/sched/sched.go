@@ -81,11 +81,15 @@ type Options struct {
 	Sender  Sender
 	// Matrix is the current configuration: a job is built from its
 	// builder as configured when it is dispatched, not when it was queued.
-	Matrix           func() *builders.Matrix
+	Matrix func() *builders.Matrix
+	// HeartbeatTimeout is how long a worker may be silent before its
+	// builds are lost and another process may take its name.
 	HeartbeatTimeout time.Duration
-	MaxAttempts      int
-	JobTimeout       time.Duration // how long a worker has to ack a job; default 5s
-	Logger           *slog.Logger
+	// MaxAttempts is how many lost attempts end a build as an exception
+	// rather than requeue it; 0: no limit.
+	MaxAttempts int
+	JobTimeout  time.Duration // how long a worker has to ack a job; default 5s
+	Logger      *slog.Logger
 	// JobRepos, when set, fills a job's RepoURL and RepoKey.
 	JobRepos JobRepos
 	// Now is the clock for liveness and for the times commands record;
