@@ -36,12 +36,14 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-bench:
+# The e2e package's benchmarks run the kiln binary as a process.
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	KILN_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -run '^$$' -bench . -benchmem -timeout 30m ./e2e/
 
 e2e: build
 	scripts/deps.sh e2e
-	$(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
+	KILN_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
 
 demo: build
 	scripts/deps.sh demo

@@ -52,12 +52,9 @@ const opsToken = "e2e-ops-token"
 // worker, all from the kiln binary; a force of libgreet rebuilds greeter
 // after it, against the dev channel the master published libgreet into.
 func TestFarmPbuilderChain(t *testing.T) {
-	needTools(t, "pbuilder", "debootstrap", "dpkg-source", "lintian", "go")
+	needTools(t, "pbuilder", "debootstrap", "dpkg-source", "lintian")
 	dir := t.TempDir()
-	kiln := filepath.Join(dir, "kiln")
-	if out, err := exec.Command("go", "build", "-o", kiln, "../cmd/kiln").CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/kiln: %v\n%s", err, out)
-	}
+	kiln := kilnBinary(t)
 	keys := filepath.Join(dir, "keys")
 	if err := os.Mkdir(keys, 0o700); err != nil {
 		t.Fatal(err)
@@ -185,7 +182,29 @@ func gitFixture(t *testing.T, dir, name string) string {
 	return p
 }
 
-func freeAddr(t *testing.T) string {
+// kilnBinary is the kiln binary the tests run as processes: $KILN_BIN (an
+// absolute path; make e2e and make bench pass the bin/kiln their build
+// target made), or else one built from this tree for the test.
+func kilnBinary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("KILN_BIN"); p != "" {
+		if !filepath.IsAbs(p) {
+			t.Fatalf("KILN_BIN=%s: want an absolute path (tests run in the package directory)", p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("KILN_BIN: %v", err)
+		}
+		return p
+	}
+	kilntest.NeedTool(t, "go")
+	p := filepath.Join(t.TempDir(), "kiln")
+	if out, err := exec.Command("go", "build", "-o", p, "../cmd/kiln").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/kiln: %v\n%s", err, out)
+	}
+	return p
+}
+
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

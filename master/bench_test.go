@@ -4,17 +4,15 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/master"
+	"github.com/kiln-build/kiln/internal/kilntest"
+	"github.com/kiln-build/kiln/internal/kilntest/farmtest"
 	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/protocol"
-	"github.com/kiln-build/kiln/worker"
 )
 
 // Buildbot 3.7 on this machine kind, same workload (issue 3).
@@ -24,9 +22,10 @@ const (
 	buildbotFirst     = 9400 * time.Millisecond
 )
 
-// benchFarm writes a farm of n builders on one target: a root component
-// whose change rebuilds its n-1 direct dependents, each one `true` step.
-func benchFarm(b *testing.B, dir string, n, workers, slots int) string {
+// benchFarm is a farm of n builders on one target: a root component whose
+// change rebuilds its n-1 direct dependents, each one `true` step (nothing
+// is checked out: git names a directory that is not a repository).
+func benchFarm(dir string, n, workers, slots int) string {
 	var sb strings.Builder
 	sb.WriteString("master:\n  heartbeat_timeout: 30s\ntargets:\n  - {distro: debian, versions: [bookworm], arches: [amd64], kind: nfpm, format: apt,\n     steps: [{name: true, type: shell, command: [\"true\"]}]}\ncomponents:\n")
 	fmt.Fprintf(&sb, "  - {name: root, git: %s, rebuild: direct}\n", dir)
@@ -38,14 +37,7 @@ func benchFarm(b *testing.B, dir string, n, workers, slots int) string {
 		fmt.Fprintf(&sb, "  - {name: bw%d, credentials: bw.token, slots: %d}\n", i, slots)
 	}
 	sb.WriteString("repos:\n  channels: [{name: dev, key: demo}]\n")
-	p := filepath.Join(dir, "farm.yaml")
-	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bw.token"), []byte("bench-token"), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	return p
+	return sb.String()
 }
 
 type pipelineFigures struct {
@@ -90,33 +82,34 @@ func benchPipeline(b *testing.B, n, workers, slots int) {
 func runPipeline(b *testing.B, n, workers, slots int) pipelineFigures {
 	b.StopTimer()
 	dir := b.TempDir()
-	cfg := benchFarm(b, dir, n, workers, slots)
-	m, err := master.New(master.Options{ConfigPath: cfg, DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", Logger: quietLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, stop := runMaster(b, m)
-	defer stop()
-	wctx, wcancel := context.WithCancel(ctx)
-	wdone := make(chan error, workers)
+	fm := farmtest.StartMaster(b, farmtest.Dir(dir), farmtest.Config(benchFarm(dir, n, workers, slots)), farmtest.File("bw.token", "bench-token"),
+		farmtest.MasterLogger(kilntest.QuietLogger()))
+	// Each iteration's farm goes before the next one starts: workers
+	// first, as the test's cleanup would.
+	defer fm.Stop()
+	m := fm.Master
 	for i := range workers {
-		w, err := worker.New(worker.Config{Name: fmt.Sprintf("bw%d", i), NATSURL: m.NATSURL(), Token: "bench-token", Slots: slots,
-			WorkDir: filepath.Join(dir, fmt.Sprintf("w%d", i)), HeartbeatInterval: time.Second, Logger: quietLogger()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		go func() { wdone <- w.Run(wctx) }()
+		w := farmtest.StartWorker(b, fm.NATSURL, fmt.Sprintf("bw%d", i), "bench-token", farmtest.Slots(slots),
+			farmtest.Heartbeat(time.Second), farmtest.WorkerLogger(kilntest.QuietLogger()))
+		defer func() {
+			if err := w.Stop(); err != nil {
+				b.Error(err)
+			}
+		}()
 	}
-	defer func() {
-		wcancel()
-		for range workers {
-			<-wdone
+	kilntest.WaitFor(b, 10*time.Second, fmt.Sprintf("%d workers to connect", workers), func() bool {
+		connected := 0
+		for _, w := range m.API().Workers() {
+			if w.Connected {
+				connected++
+			}
 		}
-	}()
-	waitWorkers(b, m, workers)
+		return connected == workers
+	})
 
+	ctx := context.Background()
 	b.StartTimer()
-	res, err := m.API().Force(ctx, apiForce("root"))
+	res, err := m.API().Force(ctx, api.ForceRequest{Component: "root"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,25 +128,6 @@ func runPipeline(b *testing.B, n, workers, slots int) pipelineFigures {
 		b.Fatal(err)
 	}
 	return figures(b, change, builds, slots)
-}
-
-func waitWorkers(b *testing.B, m *master.Master, n int) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		connected := 0
-		for _, w := range m.API().Workers() {
-			if w.Connected {
-				connected++
-			}
-		}
-		if connected == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d of %d workers connected", connected, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // figures derives the benchmark's measures from the recorded timestamps. A

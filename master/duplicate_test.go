@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
+	"github.com/kiln-build/kiln/internal/kilntest/farmtest"
 	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/protocol"
 	"github.com/kiln-build/kiln/worker"
@@ -23,12 +25,11 @@ func TestSecondWorkerProcessUnderOneNameIsRefused(t *testing.T) {
 	f.runWorker("w1", 2, "deb-lane", "rpm-lane")
 	f.waitConnected("w1")
 	res := f.force("liba")
-	waitFor(t, 10*time.Second, "a build running on w1", func() bool {
+	kilntest.WaitFor(t, 10*time.Second, "a build running on w1", func() bool {
 		return f.build(res.Builds[0]).Status == protocol.StatusRunning
 	})
 
-	_, done := f.startWorker("w1", "nats://"+f.natsAddr, 2, "deb-lane", "rpm-lane")
-	if err := runError(t, done); !strings.Contains(err.Error(), "already connected from another process") {
+	if err := runError(t, f.runWorker("w1", 2, "deb-lane", "rpm-lane")); !strings.Contains(err.Error(), "already connected from another process") {
 		t.Fatalf("second w1 refused with %q, want the reason", err)
 	}
 
@@ -39,14 +40,15 @@ func TestSecondWorkerProcessUnderOneNameIsRefused(t *testing.T) {
 
 func TestNewWorkerProcessAdmittedAfterTheOldOneWentSilent(t *testing.T) {
 	f := newE2EFarm(t, "0.1")
-	stop := f.runWorker("w1", 2, "deb-lane", "rpm-lane")
+	first := f.runWorker("w1", 2, "deb-lane", "rpm-lane")
 	f.waitConnected("w1")
-	stop()
+	if err := first.Stop(); err != nil {
+		t.Errorf("first w1: %v", err)
+	}
 	// The master has not yet noticed the first process left.
-	_, done := f.startWorker("w1", "nats://"+f.natsAddr, 2, "deb-lane", "rpm-lane")
-	runError(t, done)
-	waitFor(t, 10*time.Second, "w1 to be declared gone", func() bool {
-		return !slices.ContainsFunc(f.m.API().Workers(), func(w api.Worker) bool { return w.Connected })
+	runError(t, f.runWorker("w1", 2, "deb-lane", "rpm-lane"))
+	kilntest.WaitFor(t, 10*time.Second, "w1 to be declared gone", func() bool {
+		return !slices.ContainsFunc(f.api().Workers(), func(w api.Worker) bool { return w.Connected })
 	})
 
 	f.runWorker("w1", 2, "deb-lane", "rpm-lane")
@@ -60,31 +62,32 @@ func TestNewWorkerProcessAdmittedAfterTheOldOneWentSilent(t *testing.T) {
 // second process: the master keeps the build it runs.
 func TestWorkerReconnectKeepsItsRunningBuild(t *testing.T) {
 	f := newE2EFarm(t, "1.5")
-	p := newBlipProxy(t, f.natsAddr)
-	_, done := f.startWorker("w1", "nats://"+p.addr(), 2, "deb-lane", "rpm-lane")
+	p := newBlipProxy(t, strings.TrimPrefix(f.NATSURL, "nats://"))
+	w1 := farmtest.StartWorker(t, "nats://"+p.addr(), "w1", "secret-w1", farmtest.Slots(2), farmtest.Tags("deb-lane", "rpm-lane"))
 	f.waitConnected("w1")
 	res := f.force("liba")
-	waitFor(t, 10*time.Second, "a build running on w1", func() bool {
+	kilntest.WaitFor(t, 10*time.Second, "a build running on w1", func() bool {
 		return f.build(res.Builds[0]).Status == protocol.StatusRunning
 	})
 
 	p.cut()
-	waitFor(t, 10*time.Second, "w1 to reconnect", func() bool { return p.accepted() > 1 })
+	kilntest.WaitFor(t, 10*time.Second, "w1 to reconnect", func() bool { return p.accepted() > 1 })
 	for _, b := range f.waitFinished(60*time.Second, res.Builds...) {
 		assertBuiltOnce(t, b, "w1")
 	}
 	select {
-	case err := <-done:
-		t.Fatalf("w1 ended after reconnecting: %v", err)
+	case <-w1.Done():
+		t.Fatalf("w1 ended after reconnecting: %v", w1.Err())
 	default:
 	}
 }
 
 // runError waits for a worker process refused as a duplicate to end.
-func runError(t *testing.T, done <-chan error) error {
+func runError(t *testing.T, w *farmtest.Worker) error {
 	t.Helper()
 	select {
-	case err := <-done:
+	case <-w.Done():
+		err := w.Err()
 		if !errors.Is(err, worker.ErrDuplicate) {
 			t.Fatalf("worker ended with %v, want %v", err, worker.ErrDuplicate)
 		}

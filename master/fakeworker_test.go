@@ -34,9 +34,11 @@ func dialWorker(t *testing.T, url, name, password string) (*nats.Conn, error) {
 	return nats.Connect(url, nats.UserInfo(name, password), nats.CustomInboxPrefix(protocol.InboxPrefix(name)), nats.MaxReconnects(0))
 }
 
-func startFakeWorker(t *testing.T, f *farm, name string, tags []string, slots int) *fakeWorker {
+// startFakeWorker connects to the NATS server at url as worker name, with
+// the password the farm configs give it, and says hello.
+func startFakeWorker(t *testing.T, url, name string, tags []string, slots int) *fakeWorker {
 	t.Helper()
-	nc, err := dialWorker(t, "nats://"+f.natsAddr, name, "secret-"+name)
+	nc, err := dialWorker(t, url, name, "secret-"+name)
 	if err != nil {
 		t.Fatalf("worker %s connect: %v", name, err)
 	}

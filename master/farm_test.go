@@ -1,11 +1,9 @@
 package master_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,13 +12,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
+	"github.com/kiln-build/kiln/internal/kilntest/farmtest"
 	"github.com/kiln-build/kiln/master"
 	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/master/state"
 )
 
 // farmYAML is a chain liba → libb → app over a Debian and a CentOS target.
-// Workers w1, w2, w3 are configured; tokens live in files next to it.
+// Workers w1, w2, w3 are configured; their builds are never checked out
+// (the tests using it run fake workers), so the repositories need not
+// exist.
 const farmYAML = `
 master:
   heartbeat_timeout: %s
@@ -43,13 +45,13 @@ targets:
       - {name: build, type: shell, script: "echo building on centos"}
 components:
   - name: liba
-    git: %s
+    git: /nonexistent/src/liba
     rebuild: transitive
   - name: libb
-    git: %s
+    git: /nonexistent/src/libb
     depends: [liba]
   - name: app
-    git: %s
+    git: /nonexistent/src/app
     depends: [libb]
 workers:
   - {name: w1, credentials: w1.token, slots: 2}
@@ -62,151 +64,89 @@ repos:
     - {name: dev, key: demo}
 `
 
-// farm is a master under test with its config directory and HTTP client.
-type farm struct {
-	t       *testing.T
-	dir     string
-	dataDir string
-	config  string
-	m       *master.Master
-	// natsAddr keeps the NATS port across restarts, so workers reconnect.
-	natsAddr string
-	cancel   context.CancelFunc
-	done     chan error
-}
-
 type farmOpts struct {
 	heartbeatTimeout string
-	gitDirs          [3]string
 }
 
-func writeFarmConfig(t *testing.T, dir string, o farmOpts) string {
-	t.Helper()
+// farmConfig is farmYAML with o's settings.
+func farmConfig(o farmOpts) string {
 	if o.heartbeatTimeout == "" {
 		o.heartbeatTimeout = "30s"
 	}
-	for i := range o.gitDirs {
-		if o.gitDirs[i] == "" {
-			o.gitDirs[i] = filepath.Join(dir, "src", []string{"liba", "libb", "app"}[i])
-		}
-	}
-	return writeFarm(t, dir, fmt.Sprintf(farmYAML, o.heartbeatTimeout, o.gitDirs[0], o.gitDirs[1], o.gitDirs[2]), "w1", "w2", "w3")
+	return fmt.Sprintf(farmYAML, o.heartbeatTimeout)
 }
 
-// writeFarm lays out a farm's config directory: cfg as farm.yaml, whose
-// path it returns, with the credentials files of the named workers and of
-// user ops beside it.
-func writeFarm(t *testing.T, dir, cfg string, workers ...string) string {
+// newFarm starts a master on farmYAML.
+func newFarm(t *testing.T, o farmOpts, opts ...farmtest.MasterOption) *farm {
 	t.Helper()
-	for _, w := range workers {
-		token(t, dir, w)
-	}
-	writeOpsToken(t, dir)
-	p := filepath.Join(dir, "farm.yaml")
-	writeFile(t, p, cfg)
-	return p
-}
-
-// token writes a worker's credentials file (the token runWorker sends) and
-// returns its path.
-func token(t *testing.T, dir, worker string) string {
-	t.Helper()
-	p := filepath.Join(dir, worker+".token")
-	if err := os.WriteFile(p, []byte("secret-"+worker+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func writeFile(t *testing.T, p, content string) {
-	t.Helper()
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func newFarm(t *testing.T, o farmOpts) *farm {
-	t.Helper()
-	dir := t.TempDir()
-	return startFarm(t, dir, writeFarmConfig(t, dir, o))
+	return startFarm(t, farmConfig(o), opts...)
 }
 
 // opsToken is the API token of user ops, whom the farm configs list.
 const opsToken = "ops-secret-token"
 
-// writeOpsToken puts ops's token where the farm configs' users say.
-func writeOpsToken(t *testing.T, dir string) {
+// farm is a master under test (farmtest's) with the helpers its stories
+// share: forcing builds and waiting for them, the API as user ops.
+type farm struct {
+	*farmtest.Master
+	t *testing.T
+}
+
+// startFarm runs a master on the farm config cfg. Beside it are the
+// credentials files the configs here name: ops.token, user ops's, and
+// w1.token to w3.token, each worker's ("secret-" and its name, what
+// runWorker and startFakeWorker send).
+func startFarm(t *testing.T, cfg string, opts ...farmtest.MasterOption) *farm {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, "ops.token"), []byte(opsToken+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	files := []farmtest.MasterOption{farmtest.Config(cfg), farmtest.File("ops.token", opsToken+"\n")}
+	for _, w := range []string{"w1", "w2", "w3"} {
+		files = append(files, farmtest.File(w+".token", "secret-"+w+"\n"))
 	}
+	return &farm{Master: farmtest.StartMaster(t, append(files, opts...)...), t: t}
 }
 
-// startFarm runs a master on config with its data under dir.
-func startFarm(t *testing.T, dir, config string) *farm {
-	t.Helper()
-	f := &farm{t: t, dir: dir, dataDir: filepath.Join(dir, "data"), config: config}
-	f.start()
-	return f
-}
+// m is the running master; Restart replaces it.
+func (f *farm) m() *master.Master { return f.Master.Master }
 
-func testLogger(t *testing.T) *slog.Logger {
-	if os.Getenv("KILN_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// api is the running master's API, in process.
+func (f *farm) api() api.Backend { return f.Master.Master.API() }
 
-// start runs the master on the farm's data dir (again, after stop).
-func (f *farm) start() {
+// configPath is where farmtest wrote the config.
+func (f *farm) configPath() string { return filepath.Join(f.Dir, "farm.yaml") }
+
+// writeConfig replaces the config; the master applies it on its next look
+// or Reload.
+func (f *farm) writeConfig(cfg string) {
 	f.t.Helper()
-	if f.natsAddr == "" {
-		f.natsAddr = "127.0.0.1:0"
-	}
-	m, err := master.New(master.Options{ConfigPath: f.config, DataDir: f.dataDir, HTTPAddr: "127.0.0.1:0", NATSAddr: f.natsAddr, Logger: testLogger(f.t)})
-	if err != nil {
-		f.t.Fatalf("start master: %v", err)
-	}
-	f.natsAddr = strings.TrimPrefix(m.NATSURL(), "nats://")
-	ctx, cancel := context.WithCancel(context.Background())
-	f.m, f.cancel, f.done = m, cancel, make(chan error, 1)
-	go func() { f.done <- m.Run(ctx) }()
-	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer rcancel()
-	if err := m.Ready(rctx); err != nil {
+	if err := os.WriteFile(f.configPath(), []byte(cfg), 0o644); err != nil {
 		f.t.Fatal(err)
 	}
-	f.t.Cleanup(f.stop)
 }
 
-// runMaster runs m under the returned context until stop is called and
-// returns once m is ready, for tests that need a master outside a farm.
-func runMaster(tb testing.TB, m *master.Master) (ctx context.Context, stop func()) {
-	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	stop = func() { cancel(); <-done }
-	if err := m.Ready(ctx); err != nil {
-		stop()
-		tb.Fatal(err)
-	}
-	return ctx, stop
+// runWorker runs the real worker package in-process as one of the farm's
+// workers until the test ends (or Stop).
+func (f *farm) runWorker(name string, slots int, tags ...string) *farmtest.Worker {
+	f.t.Helper()
+	return farmtest.StartWorker(f.t, f.NATSURL, name, "secret-"+name, farmtest.Slots(slots), farmtest.Tags(tags...))
 }
 
-// stop shuts the master down and waits; safe to call twice.
-func (f *farm) stop() {
-	if f.cancel == nil {
-		return
-	}
-	f.cancel()
-	if err := <-f.done; err != nil {
-		f.t.Errorf("master run: %v", err)
-	}
-	f.cancel = nil
+func (f *farm) waitConnected(names ...string) {
+	f.t.Helper()
+	kilntest.WaitFor(f.t, 10*time.Second, "workers "+strings.Join(names, ", ")+" to connect", func() bool {
+		up := map[string]bool{}
+		for _, w := range f.api().Workers() {
+			up[w.Name] = w.Connected
+		}
+		for _, n := range names {
+			if !up[n] {
+				return false
+			}
+		}
+		return true
+	})
 }
 
-func (f *farm) url(path string) string { return "http://" + f.m.HTTPAddr() + path }
+func (f *farm) url(path string) string { return f.URL + path }
 
 // call does an API request as user ops and decodes a JSON answer into out
 // (if non-nil); it returns the status code.
@@ -233,6 +173,14 @@ func (f *farm) call(method, path string, body any, out any) int {
 	return resp.StatusCode
 }
 
+// get does an anonymous GET, as browsers do, and returns the status and
+// body.
+func (f *farm) get(path string) (int, string) {
+	f.t.Helper()
+	req, _ := http.NewRequest("GET", f.url(path), nil)
+	return send(f.t, req)
+}
+
 // send does req anonymously, as hooks and browsers do, and returns the
 // status and body; call is the way in as user ops.
 func send(t *testing.T, req *http.Request) (int, string) {
@@ -257,14 +205,15 @@ func (f *farm) force(component string) *api.ForceResult {
 
 func (f *farm) build(id int64) *api.Build {
 	f.t.Helper()
-	b, err := f.m.API().Build(id)
+	b, err := f.api().Build(id)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return b
 }
 
-// waitFinished waits until every listed build is terminal.
+// waitFinished waits until every listed build is terminal; on a timeout it
+// logs where each one is.
 func (f *farm) waitFinished(timeout time.Duration, ids ...int64) []*api.Build {
 	f.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -289,25 +238,4 @@ func (f *farm) waitFinished(timeout time.Duration, ids ...int64) []*api.Build {
 	}
 }
 
-// waitFor polls cond (tests only: the master itself never polls).
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }
-
-func quietLogger() *slog.Logger {
-	if os.Getenv("KILN_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-func apiForce(component string) api.ForceRequest { return api.ForceRequest{Component: component} }

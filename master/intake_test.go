@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/internal/gittest"
+	"github.com/kiln-build/kiln/internal/kilntest"
+	"github.com/kiln-build/kiln/internal/kilntest/farmtest"
 	"github.com/kiln-build/kiln/master"
 	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/protocol"
@@ -45,27 +46,25 @@ repos:
 `
 
 // servedRepo is a git repository served over smart HTTP on loopback with a
-// VERSION file committed on main.
-func servedRepo(t *testing.T, name string) (*gittest.Repo, string) {
+// VERSION file committed on main; its URL is what the farm fetches.
+func servedRepo(t *testing.T, name string) *kilntest.Repo {
 	t.Helper()
-	root := t.TempDir()
-	base := gittest.Serve(t, root)
-	r := gittest.New(t, root, name+".git")
+	r := kilntest.ServeGit(t).Repo(name + ".git")
 	r.Write("VERSION", name+" 1.0\n")
 	r.Commit("main", "release 1.0")
-	return r, base + "/" + name + ".git"
+	return r
 }
 
 func (f *farm) changes() []*api.Change {
 	f.t.Helper()
-	cs, _ := f.m.API().Changes(api.ChangeFilter{Limit: 100})
+	cs, _ := f.api().Changes(api.ChangeFilter{Limit: 100})
 	return cs
 }
 
 // waitBuilds waits until the change's builds all ended and returns them.
 func (f *farm) waitChange(c *api.Change) []*api.Build {
 	f.t.Helper()
-	builds, _ := f.m.API().Builds(api.BuildFilter{Buildset: c.Buildset})
+	builds, _ := f.api().Builds(api.BuildFilter{Buildset: c.Buildset})
 	ids := make([]int64, len(builds))
 	for i, b := range builds {
 		ids[i] = b.ID
@@ -109,17 +108,13 @@ func (f *farm) githubPush(secret, delivery, repoURL, rev string) (int, string) {
 }
 
 func TestSignedGitHubPushBuildsAndReplaysMakeOneChange(t *testing.T) {
-	repo, url := servedRepo(t, "app")
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "github.secret"), "hook-secret-1\n")
-	writeFile(t, filepath.Join(dir, "github2.secret"), "hook-secret-2\n")
+	repo := servedRepo(t, "app")
+	url := repo.URL
 	cfgFor := func(secretFile string) string {
 		return fmt.Sprintf(intakeYAML, "master:\n  poll: {enabled: false}\n  hooks:\n    github: {secret: "+secretFile+"}",
-			"0", "  - {name: app, git: "+url+"}", "  - {name: w1, credentials: "+token(t, dir, "w1")+", slots: 2}")
+			"0", "  - {name: app, git: "+url+"}", "  - {name: w1, credentials: w1.token, slots: 2}")
 	}
-	cfgPath := filepath.Join(dir, "farm.yaml")
-	writeFile(t, cfgPath, cfgFor("github.secret"))
-	f := startFarm(t, dir, cfgPath)
+	f := startFarm(t, cfgFor("github.secret"), farmtest.File("github.secret", "hook-secret-1\n"), farmtest.File("github2.secret", "hook-secret-2\n"))
 	f.runWorker("w1", 2, "lane")
 	f.waitConnected("w1")
 
@@ -157,8 +152,8 @@ func TestSignedGitHubPushBuildsAndReplaysMakeOneChange(t *testing.T) {
 	}
 	// A new secret makes a new handler, which has forgotten the delivery;
 	// the farm's record still refuses it.
-	writeFile(t, cfgPath, cfgFor("github2.secret"))
-	if err := f.m.Reload(context.Background()); err != nil {
+	f.writeConfig(cfgFor("github2.secret"))
+	if err := f.m().Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if code, body := f.githubPush("hook-secret-2", "d-1", url, rev); code != http.StatusOK {
@@ -175,16 +170,14 @@ func TestSignedGitHubPushBuildsAndReplaysMakeOneChange(t *testing.T) {
 }
 
 func TestPollerPicksUpPushesAndCarriesOnAfterRestart(t *testing.T) {
-	repo, url := servedRepo(t, "lib")
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "farm.yaml")
-	writeFile(t, cfgPath, fmt.Sprintf(intakeYAML, "master:\n  poll: {interval: 1s}", "0",
-		"  - {name: lib, git: "+url+"}", "  - {name: w1, credentials: "+token(t, dir, "w1")+", slots: 2}"))
-	f := startFarm(t, dir, cfgPath)
+	repo := servedRepo(t, "lib")
+	url := repo.URL
+	f := startFarm(t, fmt.Sprintf(intakeYAML, "master:\n  poll: {interval: 1s}", "0",
+		"  - {name: lib, git: "+url+"}", "  - {name: w1, credentials: w1.token, slots: 2}"))
 	f.runWorker("w1", 2, "lane")
 	f.waitConnected("w1")
-	waitFor(t, 10*time.Second, "the first poll", func() bool {
-		ps := f.m.API().Pollers()
+	kilntest.WaitFor(t, 10*time.Second, "the first poll", func() bool {
+		ps := f.api().Pollers()
 		return len(ps) == 1 && ps[0].Refs == 1
 	})
 	if n := len(f.changes()); n != 0 {
@@ -192,7 +185,7 @@ func TestPollerPicksUpPushesAndCarriesOnAfterRestart(t *testing.T) {
 	}
 
 	rev := repo.Commit("main", "polled")
-	waitFor(t, 10*time.Second, "the poller's change", func() bool { return len(f.changes()) == 1 })
+	kilntest.WaitFor(t, 10*time.Second, "the poller's change", func() bool { return len(f.changes()) == 1 })
 	c := f.changes()[0]
 	if c.Revision != rev || c.Source == nil || c.Source.Kind != "poller" || !strings.HasSuffix(c.Source.Poller, "/lib") {
 		t.Fatalf("change = %+v source %+v", c, c.Source)
@@ -209,10 +202,10 @@ func TestPollerPicksUpPushesAndCarriesOnAfterRestart(t *testing.T) {
 
 	// A push while no master runs: the new pollers start from the farm's
 	// record, so it is a change even on their first sight.
-	f.stop()
+	f.Stop()
 	during := repo.Commit("main", "pushed while the master was down")
-	f.start()
-	waitFor(t, 10*time.Second, "the change pushed during the outage", func() bool { return len(f.changes()) == 2 })
+	f.Restart()
+	kilntest.WaitFor(t, 10*time.Second, "the change pushed during the outage", func() bool { return len(f.changes()) == 2 })
 	if c := f.changes()[0]; c.Revision != during {
 		t.Errorf("after restart: change at %s, want %s", c.Revision, during)
 	}
@@ -245,12 +238,12 @@ func (tg *toggle) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tg.h.ServeHTTP(w, r)
 }
 
-// configRepoFarm serves a config repository over HTTP and starts a master
-// whose bootstrap file points at it.
-func configRepoFarm(t *testing.T, first string) (*farm, *gittest.Repo, *toggle, string) {
+// configRepoFarm serves a config repository over HTTP and starts a master,
+// with its files in dir, whose bootstrap file points at it.
+func configRepoFarm(t *testing.T, dir, first string) (*farm, *kilntest.Repo, *toggle, string) {
 	t.Helper()
 	root := t.TempDir()
-	tg := &toggle{h: gittest.Handler(t, root)}
+	tg := &toggle{h: kilntest.GitHandler(t, root)}
 	srv := &http.Server{Handler: tg}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -259,25 +252,28 @@ func configRepoFarm(t *testing.T, first string) (*farm, *gittest.Repo, *toggle, 
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	url := "http://" + ln.Addr().String() + "/farm-config.git"
-	repo := gittest.New(t, root, "farm-config.git")
+	repo := kilntest.GitRepo(t, kilntest.GitPushTo(filepath.Join(root, "farm-config.git")))
 	repo.Write("kiln/farm.yaml", first)
 	repo.Write("README", "the farm's config\n")
 	repo.Commit("main", "first config")
-	dir := t.TempDir()
-	boot := filepath.Join(dir, "bootstrap.yaml")
-	writeFile(t, boot, "master:\n  config: {git: "+url+", branch: main, path: kiln, poll: 1s}\n")
-	return startFarm(t, dir, boot), repo, tg, url
+	boot := "master:\n  config: {git: " + url + ", branch: main, path: kiln, poll: 1s}\n"
+	return startFarm(t, boot, farmtest.Dir(dir)), repo, tg, url
 }
+
+// credentials is where a config repository's worker entry finds the
+// token startFarm wrote into dir: the checkout is elsewhere, so the path is
+// absolute.
+func credentials(dir, worker string) string { return filepath.Join(dir, worker+".token") }
 
 func TestConfigRepositoryReloadsLive(t *testing.T) {
 	dir := t.TempDir()
-	slowGit, freshGit := gitRepo(t, dir, "slow"), gitRepo(t, dir, "fresh")
-	w1 := "  - {name: w1, credentials: " + token(t, dir, "w1") + ", slots: 20}\n"
-	w2 := "  - {name: w2, credentials: " + token(t, dir, "w2") + ", slots: 2}\n"
+	slowGit, freshGit := srcRepo(t, "slow"), srcRepo(t, "fresh")
+	w1 := "  - {name: w1, credentials: " + credentials(dir, "w1") + ", slots: 20}\n"
+	w2 := "  - {name: w2, credentials: " + credentials(dir, "w2") + ", slots: 2}\n"
 	fresh := "  - {name: fresh, git: " + freshGit + "}\n"
 	const sleep = "12"
-	f, repo, _, _ := configRepoFarm(t, configRepoYAML("", sleep, slowGit, "", w1))
-	v1 := f.m.API().ConfigStatus().Commit
+	f, repo, _, _ := configRepoFarm(t, dir, configRepoYAML("", sleep, slowGit, "", w1))
+	v1 := f.api().ConfigStatus().Commit
 	f.runWorker("w1", 20, "lane", "slow-lane")
 	f.waitConnected("w1")
 
@@ -285,17 +281,17 @@ func TestConfigRepositoryReloadsLive(t *testing.T) {
 	ctx := context.Background()
 	var slow []int64
 	for range 25 {
-		res, err := f.m.API().Force(ctx, api.ForceRequest{Component: "slow"})
+		res, err := f.api().Force(ctx, api.ForceRequest{Component: "slow"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		slow = append(slow, res.Builds...)
 	}
 	running := func() []*api.Build {
-		bs, _ := f.m.API().Builds(api.BuildFilter{Component: "slow", Status: protocol.StatusRunning})
+		bs, _ := f.api().Builds(api.BuildFilter{Component: "slow", Status: protocol.StatusRunning})
 		return bs
 	}
-	waitFor(t, 20*time.Second, "20 running builds", func() bool { return len(running()) == 20 })
+	kilntest.WaitFor(t, 20*time.Second, "20 running builds", func() bool { return len(running()) == 20 })
 	startedOn := map[int64]string{}
 	for _, b := range running() {
 		startedOn[b.ID] = b.Worker
@@ -305,12 +301,12 @@ func TestConfigRepositoryReloadsLive(t *testing.T) {
 	pushed := time.Now()
 	repo.Write("kiln/farm.yaml", configRepoYAML("", sleep, slowGit, fresh, w1+w2))
 	v2 := repo.Commit("main", "add fresh and w2")
-	waitFor(t, 5*time.Second, "the commit adding fresh", func() bool { return f.m.API().ConfigStatus().Commit == v2 })
-	st := f.m.API().ConfigStatus()
+	kilntest.WaitFor(t, 5*time.Second, "the commit adding fresh", func() bool { return f.api().ConfigStatus().Commit == v2 })
+	st := f.api().ConfigStatus()
 	if took, _ := time.ParseDuration(st.Took); took <= 0 || took > time.Second || st.Added != 1 || st.Error != nil {
 		t.Errorf("reload of %s: %+v (%s after the push)", v2, st, time.Since(pushed))
 	}
-	res, err := f.m.API().Force(ctx, api.ForceRequest{Component: "fresh"})
+	res, err := f.api().Force(ctx, api.ForceRequest{Component: "fresh"})
 	if err != nil {
 		t.Fatalf("force the new component: %v", err)
 	}
@@ -327,11 +323,11 @@ func TestConfigRepositoryReloadsLive(t *testing.T) {
 	line := 1 + strings.Count(broken[:strings.Index(broken, "nosuch")], "\n")
 	repo.Write("kiln/farm.yaml", broken)
 	v3 := repo.Commit("main", "broken")
-	waitFor(t, 5*time.Second, "the broken commit to be refused", func() bool {
-		e := f.m.API().ConfigStatus().Error
+	kilntest.WaitFor(t, 5*time.Second, "the broken commit to be refused", func() bool {
+		e := f.api().ConfigStatus().Error
 		return e != nil && e.Commit == v3
 	})
-	st = f.m.API().ConfigStatus()
+	st = f.api().ConfigStatus()
 	if st.Commit != v2 || st.Error.File != "kiln/farm.yaml" || st.Error.Line != line || !strings.Contains(st.Error.Message, `unknown dependency "nosuch"`) {
 		t.Errorf("status after the broken commit: %+v error %+v, want kiln/farm.yaml:%d", st, st.Error, line)
 	}
@@ -339,7 +335,7 @@ func TestConfigRepositoryReloadsLive(t *testing.T) {
 	if code := f.read("/api/v1/config", &viaAPI); code != http.StatusOK || viaAPI.Error == nil || viaAPI.Error.Line != line {
 		t.Errorf("GET /api/v1/config: HTTP %d %+v", code, viaAPI)
 	}
-	if _, err := f.m.API().Force(ctx, api.ForceRequest{Component: "fresh"}); err != nil {
+	if _, err := f.api().Force(ctx, api.ForceRequest{Component: "fresh"}); err != nil {
 		t.Errorf("the farm stopped running v2: %v", err)
 	}
 
@@ -347,8 +343,8 @@ func TestConfigRepositoryReloadsLive(t *testing.T) {
 	// reason, its running builds finish.
 	repo.Write("kiln/farm.yaml", configRepoYAML("", sleep, "", fresh, w1+w2))
 	v4 := repo.Commit("main", "fix, and retire slow")
-	waitFor(t, 5*time.Second, "the fix", func() bool { return f.m.API().ConfigStatus().Commit == v4 })
-	if st := f.m.API().ConfigStatus(); st.Error != nil || st.Removed != 1 || st.Cancelled != 5 {
+	kilntest.WaitFor(t, 5*time.Second, "the fix", func() bool { return f.api().ConfigStatus().Commit == v4 })
+	if st := f.api().ConfigStatus(); st.Error != nil || st.Removed != 1 || st.Cancelled != 5 {
 		t.Errorf("status after the fix: %+v", st)
 	}
 	builds := f.waitFinished(60*time.Second, slow...)
@@ -370,31 +366,31 @@ func TestConfigRepositoryReloadsLive(t *testing.T) {
 
 func TestConfigRepositoryOutageKeepsLastGoodConfig(t *testing.T) {
 	dir := t.TempDir()
-	slowGit := gitRepo(t, dir, "slow")
-	w1 := "  - {name: w1, credentials: " + token(t, dir, "w1") + ", slots: 2}\n"
+	slowGit := srcRepo(t, "slow")
+	w1 := "  - {name: w1, credentials: " + credentials(dir, "w1") + ", slots: 2}\n"
 	// The config repository's own webhook comes through the generic endpoint.
 	t.Setenv("KILN_TEST_CONFIG_HOOK", "config-hook-secret")
 	hooksSection := "master:\n  hooks:\n    generic: {secret: env:KILN_TEST_CONFIG_HOOK}"
-	f, repo, forge, url := configRepoFarm(t, configRepoYAML(hooksSection, "0", slowGit, "", w1))
-	v1 := f.m.API().ConfigStatus().Commit
+	f, repo, forge, url := configRepoFarm(t, dir, configRepoYAML(hooksSection, "0", slowGit, "", w1))
+	v1 := f.api().ConfigStatus().Commit
 
 	forge.down.Store(true)
-	waitFor(t, 10*time.Second, "two failed polls", func() bool {
-		st := f.m.API().ConfigStatus()
+	kilntest.WaitFor(t, 10*time.Second, "two failed polls", func() bool {
+		st := f.api().ConfigStatus()
 		return st.Fetch != nil && st.Fetch.Failures >= 2
 	})
-	st := f.m.API().ConfigStatus()
+	st := f.api().ConfigStatus()
 	if st.Commit != v1 || st.Fetch.LastError == "" || st.Fetch.NextPoll.Sub(st.Fetch.LastPoll) < 3*time.Second {
 		t.Errorf("during the outage (want a backoff of 4s ± 10%% after two failures): %+v fetch %+v", st, st.Fetch)
 	}
-	if _, err := f.m.API().Force(context.Background(), api.ForceRequest{Component: "slow"}); err != nil {
+	if _, err := f.api().Force(context.Background(), api.ForceRequest{Component: "slow"}); err != nil {
 		t.Errorf("force during the outage: %v", err)
 	}
 	if code, body := f.get("/api/v1/config"); code != http.StatusOK || !strings.Contains(body, `"last_error"`) {
 		t.Errorf("GET /api/v1/config during the outage: %d %s", code, body)
 	}
 
-	freshGit := gitRepo(t, dir, "fresh")
+	freshGit := srcRepo(t, "fresh")
 	repo.Write("kiln/farm.yaml", configRepoYAML(hooksSection, "0", slowGit, "  - {name: fresh, git: "+freshGit+"}\n", w1))
 	v2 := repo.Commit("main", "add fresh")
 	forge.down.Store(false)
@@ -414,37 +410,34 @@ func TestConfigRepositoryOutageKeepsLastGoodConfig(t *testing.T) {
 			t.Errorf("/hooks/config signed=%v: HTTP %d %s, want %d", tc.sig != "", code, b, tc.want)
 		}
 	}
-	if st := f.m.API().ConfigStatus(); st.Commit != v2 || st.Error != nil {
+	if st := f.api().ConfigStatus(); st.Commit != v2 || st.Error != nil {
 		t.Errorf("after the config webhook: %+v", st)
 	}
 	if n := len(f.changes()); n != 1 {
 		t.Errorf("the config push recorded changes: %d, want only the forced one", n)
 	}
-	waitFor(t, 15*time.Second, "the poller to recover", func() bool { return f.m.API().ConfigStatus().Fetch.Failures == 0 })
+	kilntest.WaitFor(t, 15*time.Second, "the poller to recover", func() bool { return f.api().ConfigStatus().Fetch.Failures == 0 })
 }
 
 func TestLocalConfigReloadsWhenEdited(t *testing.T) {
-	dir := t.TempDir()
-	libGit := gitRepo(t, dir, "lib")
-	w1 := "  - {name: w1, credentials: " + token(t, dir, "w1") + ", slots: 2}\n"
-	cfgPath := filepath.Join(dir, "farm.yaml")
-	write := func(comps string) {
-		writeFile(t, cfgPath, fmt.Sprintf(intakeYAML, "", "0", comps, w1))
-	}
-	write("  - {name: lib, git: " + libGit + "}\n")
-	f := startFarm(t, dir, cfgPath)
-	v1 := f.m.API().ConfigStatus().Commit
+	libGit := srcRepo(t, "lib")
+	const w1 = "  - {name: w1, credentials: w1.token, slots: 2}\n"
+	config := func(comps string) string { return fmt.Sprintf(intakeYAML, "", "0", comps, w1) }
+	f := startFarm(t, config("  - {name: lib, git: "+libGit+"}\n"))
+	cfgPath := f.configPath()
+	write := func(comps string) { f.writeConfig(config(comps)) }
+	v1 := f.api().ConfigStatus().Commit
 
 	write("  - {name: lib, git: " + libGit + "}\n  - {name: app, git: " + libGit + ", depends: [lib]}\n")
-	waitFor(t, 5*time.Second, "the edit to be noticed", func() bool { return f.m.API().ConfigStatus().Commit != v1 })
-	if _, err := f.m.API().Force(context.Background(), api.ForceRequest{Component: "app"}); err != nil {
+	kilntest.WaitFor(t, 5*time.Second, "the edit to be noticed", func() bool { return f.api().ConfigStatus().Commit != v1 })
+	if _, err := f.api().Force(context.Background(), api.ForceRequest{Component: "app"}); err != nil {
 		t.Fatalf("force the added component: %v", err)
 	}
-	v2 := f.m.API().ConfigStatus().Commit
+	v2 := f.api().ConfigStatus().Commit
 
 	write("  - {name: lib, git: " + libGit + ", depends: [app]}\n  - {name: app, git: " + libGit + ", depends: [lib]}\n")
-	err := f.m.Reload(context.Background()) // what SIGHUP does
-	st := f.m.API().ConfigStatus()
+	err := f.m().Reload(context.Background()) // what SIGHUP does
+	st := f.api().ConfigStatus()
 	if !errors.Is(err, master.ErrConfigRefused) || st.Commit != v2 || st.Error == nil || st.Error.File != cfgPath || st.Error.Line == 0 {
 		t.Fatalf("a cycle: Reload = %v, status %+v error %+v", err, st, st.Error)
 	}
@@ -453,8 +446,8 @@ func TestLocalConfigReloadsWhenEdited(t *testing.T) {
 	}
 
 	write("  - {name: lib, git: " + libGit + "}\n")
-	waitFor(t, 5*time.Second, "the fix", func() bool { st := f.m.API().ConfigStatus(); return st.Error == nil && st.Commit != v2 })
-	if st := f.m.API().ConfigStatus(); st.Removed != 1 {
+	kilntest.WaitFor(t, 5*time.Second, "the fix", func() bool { st := f.api().ConfigStatus(); return st.Error == nil && st.Commit != v2 })
+	if st := f.api().ConfigStatus(); st.Removed != 1 {
 		t.Errorf("after removing app: %+v", st)
 	}
 	var raw json.RawMessage

@@ -8,19 +8,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/master/sched"
 	"github.com/kiln-build/kiln/protocol"
 )
 
 func TestSilentWorkerBuildIsLostAndRetriedElsewhere(t *testing.T) {
 	f := newFarm(t, farmOpts{heartbeatTimeout: "500ms"})
-	w1 := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+	w1 := startFakeWorker(t, f.NATSURL, "w1", []string{"debian"}, 1)
 	w1.hold = make(chan struct{}) // w1 never finishes
 	res := f.force("liba@debian/bookworm/amd64")
 	id := res.Builds[0]
-	waitFor(t, 5*time.Second, "w1 to run the build", func() bool { return f.build(id).Status == protocol.StatusRunning })
+	kilntest.WaitFor(t, 5*time.Second, "w1 to run the build", func() bool { return f.build(id).Status == protocol.StatusRunning })
 	w1.kill()
-	startFakeWorker(t, f, "w2", []string{"debian"}, 1)
+	startFakeWorker(t, f.NATSURL, "w2", []string{"debian"}, 1)
 
 	b := f.waitFinished(10*time.Second, id)[0]
 	if b.Status != protocol.StatusSuccess || b.Worker != "w2" {
@@ -36,11 +37,11 @@ func TestLostTooOftenEndsAsException(t *testing.T) {
 	res := f.force("liba@debian/bookworm/amd64")
 	id := res.Builds[0]
 	for i := range 3 {
-		w := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+		w := startFakeWorker(t, f.NATSURL, "w1", []string{"debian"}, 1)
 		w.hold = make(chan struct{})
-		waitFor(t, 5*time.Second, "attempt to run", func() bool { b := f.build(id); return b.Status == protocol.StatusRunning && b.Attempt == i+1 })
+		kilntest.WaitFor(t, 5*time.Second, "attempt to run", func() bool { b := f.build(id); return b.Status == protocol.StatusRunning && b.Attempt == i+1 })
 		w.kill()
-		waitFor(t, 5*time.Second, "attempt to be lost", func() bool { return f.build(id).Status != protocol.StatusRunning })
+		kilntest.WaitFor(t, 5*time.Second, "attempt to be lost", func() bool { return f.build(id).Status != protocol.StatusRunning })
 	}
 	b := f.build(id)
 	if b.Status != protocol.StatusException || len(b.Attempts) != 3 {
@@ -50,14 +51,14 @@ func TestLostTooOftenEndsAsException(t *testing.T) {
 
 func TestExplainSaysWhyARequestWaits(t *testing.T) {
 	f := newFarm(t, farmOpts{})
-	w := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+	w := startFakeWorker(t, f.NATSURL, "w1", []string{"debian"}, 1)
 	w.hold = make(chan struct{})
 	res := f.force("liba") // liba, libb, app on both targets
 	byBuilder := map[string]int64{}
 	for _, id := range res.Builds {
 		byBuilder[f.build(id).Builder] = id
 	}
-	waitFor(t, 5*time.Second, "liba on debian to run", func() bool {
+	kilntest.WaitFor(t, 5*time.Second, "liba on debian to run", func() bool {
 		return f.build(byBuilder["liba@debian/bookworm/amd64"]).Status == protocol.StatusRunning
 	})
 	for _, tc := range []struct {
@@ -102,11 +103,11 @@ func TestCollapseSupersedesPendingRequests(t *testing.T) {
 
 func TestLogCancelAndArtifactsOverHTTP(t *testing.T) {
 	f := newFarm(t, farmOpts{})
-	w := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+	w := startFakeWorker(t, f.NATSURL, "w1", []string{"debian"}, 1)
 	w.hold = make(chan struct{})
 	res := f.force("liba@debian/bookworm/amd64")
 	id := res.Builds[0]
-	waitFor(t, 5*time.Second, "build to run", func() bool { return f.build(id).Status == protocol.StatusRunning })
+	kilntest.WaitFor(t, 5*time.Second, "build to run", func() bool { return f.build(id).Status == protocol.StatusRunning })
 
 	// Follow the live log in the background; it must end when the build does.
 	resp, err := http.Get(f.url("/api/v1/builds/" + itoa(id) + "/log?follow=1"))

@@ -208,7 +208,7 @@ func (m *Master) HTTPAddr() string { return m.httpLn.Addr().String() }
 func (m *Master) NATSURL() string { return m.natsURL }
 
 // Mux is the master's one HTTP router. Tests and embedders may add routes
-// before Run.
+// to it, before or while it serves.
 func (m *Master) Mux() *http.ServeMux { return m.mux }
 
 // Node exposes the raft node (tests, benchmarks).

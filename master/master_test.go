@@ -5,12 +5,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kiln-build/kiln/master"
 	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/master/hooks"
 	"github.com/kiln-build/kiln/master/intake"
@@ -19,8 +17,8 @@ import (
 
 func TestForcedChainBuildsInOrderOnMatchingWorkers(t *testing.T) {
 	f := newFarm(t, farmOpts{})
-	startFakeWorker(t, f, "w1", []string{"debian"}, 2)
-	startFakeWorker(t, f, "w2", []string{"centos"}, 2)
+	startFakeWorker(t, f.NATSURL, "w1", []string{"debian"}, 2)
+	startFakeWorker(t, f.NATSURL, "w2", []string{"centos"}, 2)
 
 	res := f.force("liba")
 	if len(res.Builds) != 6 {
@@ -66,7 +64,7 @@ func TestForceUnknownComponentIsAClearError(t *testing.T) {
 			t.Errorf("force %q: HTTP %d %q, want %d mentioning %s", tc.component, code, e.Error, tc.code, tc.mention)
 		}
 	}
-	if _, n := f.m.API().Changes(api.ChangeFilter{}); n != 0 {
+	if _, n := f.api().Changes(api.ChangeFilter{}); n != 0 {
 		t.Errorf("bad forces recorded %d changes", n)
 	}
 }
@@ -74,33 +72,27 @@ func TestForceUnknownComponentIsAClearError(t *testing.T) {
 func TestWebhookAndPollerChangesBecomeBuildsets(t *testing.T) {
 	f := newFarm(t, farmOpts{})
 	c := hooks.Change{Component: "libb", Branch: "main", Revision: "0123abcd", Source: hooks.Source{Kind: hooks.KindWebhook, Provider: "gitea", User: "ada"}}
-	if err := f.m.Intake().Submit(context.Background(), c); err != nil {
+	if err := f.m().Intake().Submit(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	changes, _ := f.m.API().Changes(api.ChangeFilter{Limit: 1})
+	changes, _ := f.api().Changes(api.ChangeFilter{Limit: 1})
 	if len(changes) != 1 || changes[0].Revision != "0123abcd" || changes[0].Reason != "webhook from gitea by ada on main" {
 		t.Fatalf("changes = %+v", changes)
 	}
-	builds, total := f.m.API().Builds(api.BuildFilter{Buildset: changes[0].Buildset})
+	builds, total := f.api().Builds(api.BuildFilter{Buildset: changes[0].Buildset})
 	if total != 4 || builds[0].Revision != "0123abcd" { // libb and its dependent app, on both targets
 		t.Fatalf("buildset of libb: %d builds %+v", total, builds)
 	}
 	c.Component = "nosuch"
-	if err := f.m.Intake().Submit(context.Background(), c); !errors.Is(err, intake.ErrUnknownComponent) {
+	if err := f.m().Intake().Submit(context.Background(), c); !errors.Is(err, intake.ErrUnknownComponent) {
 		t.Errorf("unknown component: %v", err)
 	}
 }
 
 func TestOtherRoutesShareTheMastersMux(t *testing.T) {
-	dir := t.TempDir()
-	m, err := master.New(master.Options{ConfigPath: writeFarmConfig(t, dir, farmOpts{}), DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Mux().HandleFunc("GET /hooks/ping", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "pong") })
-	f := &farm{t: t, dir: dir, m: m}
-	_, stop := runMaster(t, m)
-	defer stop()
+	f := newFarm(t, farmOpts{})
+	// An embedder's route, beside the master's own under /hooks/.
+	f.m().Mux().HandleFunc("GET /hooks/ping", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "pong") })
 	if _, body := f.get("/hooks/ping"); body != "pong" {
 		t.Errorf("/hooks/ping = %q", body)
 	}

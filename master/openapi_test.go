@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/master/api"
 )
 
@@ -24,7 +25,7 @@ var apiPattern = regexp.MustCompile(`^(GET|POST|PUT|PATCH|DELETE) /api/v1/\S*$`)
 // registers: api.Register's, and any the master package adds to the mux
 // itself (found in its source, since a ServeMux cannot list its routes).
 func masterAPIRoutes(t *testing.T, f *farm) []string {
-	routes := api.Register(http.NewServeMux(), f.m.API(), nil, quietLogger())
+	routes := api.Register(http.NewServeMux(), f.api(), nil, kilntest.QuietLogger())
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +74,7 @@ func TestOpenAPICoversTheMastersRoutes(t *testing.T) {
 	for path, ops := range doc.Paths {
 		for method := range ops {
 			req := httptest.NewRequest(strings.ToUpper(method), "/api/v1"+strings.NewReplacer("{id}", "7", "{name}", "x.deb").Replace(path), nil)
-			_, pattern := f.m.Mux().Handler(req)
+			_, pattern := f.m().Mux().Handler(req)
 			if !slices.Contains(routes, pattern) {
 				t.Errorf("openapi.json documents %s %s, which the master serves with %q", method, path, pattern)
 			}

@@ -8,12 +8,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/protocol"
 )
 
 func TestDuplicateResultIsIgnoredAndStaleAttemptIsCancelled(t *testing.T) {
 	f := newFarm(t, farmOpts{})
-	w := startFakeWorker(t, f, "w1", []string{"debian"}, 2)
+	w := startFakeWorker(t, f.NATSURL, "w1", []string{"debian"}, 2)
 	res := f.force("liba@debian/bookworm/amd64")
 	b := f.waitFinished(5*time.Second, res.Builds[0])[0]
 	if b.Status != protocol.StatusSuccess {
@@ -47,7 +48,7 @@ func TestDuplicateResultIsIgnoredAndStaleAttemptIsCancelled(t *testing.T) {
 
 func TestMalformedMessagesAreDropped(t *testing.T) {
 	f := newFarm(t, farmOpts{})
-	w := startFakeWorker(t, f, "w1", []string{"debian"}, 2)
+	w := startFakeWorker(t, f.NATSURL, "w1", []string{"debian"}, 2)
 	for _, subj := range []string{protocol.HelloSubject("w1"), protocol.HeartbeatSubject("w1"), protocol.EventSubject("w1"), protocol.ResultSubject("w1"), "kiln.worker.w1.bogus"} {
 		for _, payload := range []string{"", "{", `{"v":1,"worker":"w2"}`, `{"v":1,"worker":"w1","tags":"x","running":"r","attempt":"z","status":"exploded"}`, "\x00\xff"} {
 			if err := w.nc.Publish(subj, []byte(payload)); err != nil {
@@ -75,16 +76,16 @@ func permissionError(t *testing.T, nc *nats.Conn) chan error {
 func TestWorkerCredentialsAndPermissions(t *testing.T) {
 	f := newFarm(t, farmOpts{})
 
-	if _, err := dialWorker(t, f.m.NATSURL(), "w1", "wrong-password"); err == nil {
+	if _, err := dialWorker(t, f.NATSURL, "w1", "wrong-password"); err == nil {
 		t.Fatal("wrong password: connected")
 	} else if !strings.Contains(strings.ToLower(err.Error()), "authorization") {
 		t.Errorf("wrong password: %v, want an authorization error", err)
 	}
-	if _, err := dialWorker(t, f.m.NATSURL(), "intruder", "secret-w1"); err == nil {
+	if _, err := dialWorker(t, f.NATSURL, "intruder", "secret-w1"); err == nil {
 		t.Fatal("unknown user: connected")
 	}
 
-	nc, err := dialWorker(t, f.m.NATSURL(), "w1", "secret-w1")
+	nc, err := dialWorker(t, f.NATSURL, "w1", "secret-w1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func TestWorkerCredentialsAndPermissions(t *testing.T) {
 
 func TestHelloFromAnotherProtocolVersionIsRefused(t *testing.T) {
 	f := newFarm(t, farmOpts{})
-	nc, err := dialWorker(t, f.m.NATSURL(), "w1", "secret-w1")
+	nc, err := dialWorker(t, f.NATSURL, "w1", "secret-w1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,23 +147,23 @@ func TestHelloFromAnotherProtocolVersionIsRefused(t *testing.T) {
 	if r.OK || !strings.Contains(r.Error, "protocol 2") || !strings.Contains(r.Error, "speaks 1") {
 		t.Errorf("hello v%d: %+v, want a refusal naming both versions", protocol.Version+1, r)
 	}
-	if ws := f.m.API().Workers(); len(ws) != 0 {
+	if ws := f.api().Workers(); len(ws) != 0 {
 		t.Errorf("refused worker recorded: %+v", ws)
 	}
 }
 
 func TestReturningWorkerIsToldToCancelWhatWasGivenAway(t *testing.T) {
 	f := newFarm(t, farmOpts{heartbeatTimeout: "400ms"})
-	w1 := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+	w1 := startFakeWorker(t, f.NATSURL, "w1", []string{"debian"}, 1)
 	w1.hold = make(chan struct{})
 	id := f.force("liba@debian/bookworm/amd64").Builds[0]
-	waitFor(t, 5*time.Second, "w1 to run the build", func() bool { return f.build(id).Status == protocol.StatusRunning })
+	kilntest.WaitFor(t, 5*time.Second, "w1 to run the build", func() bool { return f.build(id).Status == protocol.StatusRunning })
 	w1.kill()
-	startFakeWorker(t, f, "w2", []string{"debian"}, 1)
+	startFakeWorker(t, f.NATSURL, "w2", []string{"debian"}, 1)
 	f.waitFinished(10*time.Second, id)
 
 	// w1 comes back still believing it runs the build.
-	nc, err := dialWorker(t, f.m.NATSURL(), "w1", "secret-w1")
+	nc, err := dialWorker(t, f.NATSURL, "w1", "secret-w1")
 	if err != nil {
 		t.Fatal(err)
 	}

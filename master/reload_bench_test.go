@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/kiln-build/kiln/builders"
-	"github.com/kiln-build/kiln/internal/gittest"
+	"github.com/kiln-build/kiln/internal/kilntest"
+	"github.com/kiln-build/kiln/internal/kilntest/farmtest"
 	"github.com/kiln-build/kiln/master"
 	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/protocol"
@@ -26,7 +27,7 @@ import (
 //	go test -run '^$' -bench ConfigReload -benchtime 20x ./master
 func BenchmarkConfigReload(b *testing.B) {
 	dir := b.TempDir()
-	path := largeFarm(b, dir)
+	path, _ := farmtest.LargeFarm(b, dir)
 	large, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)
@@ -35,22 +36,19 @@ func BenchmarkConfigReload(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	root := b.TempDir()
-	url := gittest.Serve(b, root) + "/farm-config.git"
-	repo := gittest.New(b, root, "farm-config.git")
+	repo := kilntest.ServeGit(b).Repo("farm-config.git")
 	repo.Write("kiln/farm-large.yaml", string(large))
 	repo.Commit("main", "farm-large")
-	m, err := master.New(master.Options{
-		DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0", Logger: quietLogger(),
-		// The benchmark drives reloads itself; the poller only makes its
-		// first-sight check.
-		ConfigGit: builders.ConfigSource{Git: url, Branch: "main", Path: "kiln", Poll: builders.Duration(time.Hour)},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, stop := runMaster(b, m)
-	defer stop()
+	m := farmtest.StartMaster(b, farmtest.DataDir(filepath.Join(dir, "data")), farmtest.MasterLogger(kilntest.QuietLogger()),
+		// A bootstrap file that names nothing: the config is the
+		// repository's.
+		farmtest.Config("master: {}\n"),
+		farmtest.MasterOptions(func(o *master.Options) {
+			// The benchmark drives reloads itself; the poller only makes
+			// its first-sight check.
+			o.ConfigGit = builders.ConfigSource{Git: repo.URL, Branch: "main", Path: "kiln", Poll: builders.Duration(time.Hour)}
+		})).Master
+	ctx := context.Background()
 	queue100(b, m, mx)
 
 	// reload commits what edit writes (not timed) and times the reload.

@@ -10,18 +10,16 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-
+	"github.com/kiln-build/kiln/internal/kilntest"
+	"github.com/kiln-build/kiln/internal/kilntest/farmtest"
 	"github.com/kiln-build/kiln/internal/pkgclient"
 	"github.com/kiln-build/kiln/master/api"
+	"github.com/kiln-build/kiln/master/api/client"
 	"github.com/kiln-build/kiln/protocol"
 	"github.com/kiln-build/kiln/signing"
 )
@@ -47,37 +45,19 @@ repos:
     - {name: stable, key: farmkey, promote_from: dev}
 `
 
-// nfpmRepo makes a git repository holding an nfpm package definition.
-func nfpmRepo(t *testing.T, dir, name, arch, depends string) string {
+// nfpmRepo makes a git repository holding an nfpm package definition and
+// returns its path.
+func nfpmRepo(t *testing.T, name, arch, depends string) string {
 	t.Helper()
-	p := filepath.Join(dir, "src", name)
-	repo, err := git.PlainInitWithOptions(p, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	spec := fmt.Sprintf("name: %s\narch: %s\nplatform: linux\nversion: 1.0.${build}\nmaintainer: Kiln tests <test@kiln.invalid>\n"+
 		"description: test package %s\nlicense: MIT\ncontents:\n  - {src: ./%s.txt, dst: /usr/share/%s/%s.txt}\n", name, arch, name, name, name, name)
 	if depends != "" {
 		spec += "depends: [" + depends + "]\n"
 	}
-	files := map[string]string{"nfpm.yaml": spec, name + ".txt": "hello from " + name + "\n"}
-	wt, err := repo.Worktree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for f, body := range files {
-		if err := os.WriteFile(filepath.Join(p, f), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := wt.Add(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sig := &object.Signature{Name: "Kiln Test", Email: "test@kiln.invalid", When: time.Now()}
-	if _, err := wt.Commit("package "+name, &git.CommitOptions{Author: sig}); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	r := kilntest.GitRepo(t)
+	r.WriteFiles(map[string]string{"nfpm.yaml": spec, name + ".txt": "hello from " + name + "\n"})
+	r.Commit("main", "package "+name)
+	return r.Dir
 }
 
 // startSigner runs a real signing agent with a fresh Ed25519 key called
@@ -97,7 +77,7 @@ func startSigner(t *testing.T, dataDir, name string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent, err := signing.NewAgent([]*signing.Key{key}, signing.Options{Audit: signing.NewAuditLog(&bytes.Buffer{}), Logger: testLogger(t)})
+	agent, err := signing.NewAgent([]*signing.Key{key}, signing.Options{Audit: signing.NewAuditLog(&bytes.Buffer{}), Logger: kilntest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +93,7 @@ func startSigner(t *testing.T, dataDir, name string) []byte {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- (&signing.SocketServer{Agent: agent, Logger: testLogger(t)}).Serve(ctx, ln) }()
+	go func() { done <- (&signing.SocketServer{Agent: agent, Logger: kilntest.Logger(t)}).Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -128,18 +108,17 @@ func startSigner(t *testing.T, dataDir, name string) []byte {
 // nfpm, the master publishes them signed into dev before the dependent
 // starts, and real apt-get, dnf and rpm accept what it serves.
 func TestReposPublishBeforeDependentsAndRealClients(t *testing.T) {
-	repotool(t, "apt-get", "dnf", "rpm", "gpgv")
+	kilntest.NeedTool(t, "apt-get", "dnf", "rpm", "gpgv")
+	cfg := fmt.Sprintf(reposYAML, nfpmRepo(t, "libgrace", "${arch}", ""), nfpmRepo(t, "opencore", "${arch}", "libgrace"),
+		nfpmRepo(t, "badarch", "arm64", ""))
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(reposYAML, nfpmRepo(t, dir, "libgrace", "${arch}", ""), nfpmRepo(t, dir, "opencore", "${arch}", "libgrace"),
-		nfpmRepo(t, dir, "badarch", "arm64", ""))
-	config := writeFarm(t, dir, cfg, "w1")
 	pubKey := startSigner(t, filepath.Join(dir, "data"), "farmkey")
-	f := startFarm(t, dir, config)
+	f := startFarm(t, cfg, farmtest.Dir(dir))
 
 	// Both channels exist, empty and signed, once the master leads, before
 	// anything was built.
 	for _, path := range []string{"/repos/dev/apt/debian/dists/bookworm/InRelease", "/repos/stable/yum/centos/9/x86_64/repodata/repomd.xml.asc"} {
-		waitFor(t, 10*time.Second, path, func() bool { code, _ := f.get(path); return code == http.StatusOK })
+		kilntest.WaitFor(t, 10*time.Second, path, func() bool { code, _ := f.get(path); return code == http.StatusOK })
 	}
 
 	f.runWorker("w1", 4)
@@ -194,7 +173,7 @@ func TestReposPublishBeforeDependentsAndRealClients(t *testing.T) {
 
 	t.Run("apt", func(t *testing.T) {
 		sources := f.text("/api/v1/repos/dev/client-config?target=debian/bookworm/amd64")
-		if !strings.Contains(sources, "URIs: http://"+f.m.HTTPAddr()+"/repos/dev/apt/debian") || !strings.Contains(sources, "Signed-By:") {
+		if !strings.Contains(sources, "URIs: "+f.URL+"/repos/dev/apt/debian") || !strings.Contains(sources, "Signed-By:") {
 			t.Fatalf("client config:\n%s", sources)
 		}
 		apt := pkgclient.NewApt(t, sources)
@@ -253,28 +232,30 @@ func TestReposPublishBeforeDependentsAndRealClients(t *testing.T) {
 		}
 	})
 
-	t.Run("kiln ctl repo", func(t *testing.T) {
-		if kilnBinErr != nil {
-			t.Skip(kilnBinErr)
+	t.Run("listing and client config through the typed client", func(t *testing.T) {
+		// What kiln ctl repo ls and client-config print; cmd/kiln's
+		// tests hold how they print it.
+		c, ctx := client.New(f.URL, opsToken), context.Background()
+		ls, err := c.Repos(ctx, "dev", "centos/9/x86_64")
+		if err != nil {
+			t.Fatalf("repo ls dev --target centos/9/x86_64: %v", err)
 		}
-		ctl := func(args ...string) string {
-			out, err := exec.Command(kilnBin, append([]string{"ctl", "--master", f.url("")}, args...)...).CombinedOutput()
-			if err != nil {
-				t.Fatalf("kiln ctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		listed := map[string]api.RepoPackage{}
+		for _, r := range ls.Repos {
+			if r.Channel != "dev" || r.Target != "centos/9/x86_64" {
+				t.Errorf("repo ls dev --target centos/9/x86_64 lists %s %s", r.Channel, r.Target)
 			}
-			return string(out)
-		}
-		ls := ctl("repo", "ls", "dev", "--target", "centos/9/x86_64")
-		for _, want := range []string{"TARGET", "libgrace", "opencore", published["dev centos/9/x86_64 opencore"].Version, "x86_64"} {
-			if !strings.Contains(ls, want) {
-				t.Errorf("repo ls lacks %q:\n%s", want, ls)
+			for _, p := range r.Packages {
+				listed[p.Name] = p
 			}
 		}
-		if strings.Contains(ls, "debian") {
-			t.Errorf("repo ls --target centos/9/x86_64 lists other targets:\n%s", ls)
+		want := published["dev centos/9/x86_64 opencore"]
+		if _, ok := listed["libgrace"]; !ok || listed["opencore"].Version != want.Version || listed["opencore"].Arch != "x86_64" {
+			t.Errorf("repo ls lists %+v, want libgrace and opencore %s for x86_64", listed, want.Version)
 		}
-		if cc := ctl("repo", "client-config", "dev", "debian/bookworm/amd64"); cc != f.text("/api/v1/repos/dev/client-config?target=debian/bookworm/amd64") {
-			t.Errorf("ctl client-config differs from the API's:\n%s", cc)
+		cc, err := c.ClientConfig(ctx, "dev", "debian/bookworm/amd64")
+		if err != nil || cc != f.text("/api/v1/repos/dev/client-config?target=debian/bookworm/amd64") {
+			t.Errorf("client-config differs from the API's (%v):\n%s", err, cc)
 		}
 	})
 
@@ -300,19 +281,19 @@ func TestReposPublishBeforeDependentsAndRealClients(t *testing.T) {
 	t.Run("a master without the trees republishes from state", func(t *testing.T) {
 		// As a new leader whose disk never saw these packages: the
 		// signed rpms come back from the object store, not from a worker.
-		f.stop()
+		f.Stop()
 		for _, d := range []string{"repos", "artifacts"} {
-			if err := os.RemoveAll(filepath.Join(f.dataDir, d)); err != nil {
+			if err := os.RemoveAll(filepath.Join(f.DataDir, d)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		f.start()
+		f.Restart()
 		for name, p := range published {
 			if !strings.HasPrefix(name, "dev centos") {
 				continue
 			}
 			path := "/repos/dev/yum/centos/9/x86_64/"
-			waitFor(t, 10*time.Second, "republished repomd.xml", func() bool { code, _ := f.get(path + "repodata/repomd.xml"); return code == http.StatusOK })
+			kilntest.WaitFor(t, 10*time.Second, "republished repomd.xml", func() bool { code, _ := f.get(path + "repodata/repomd.xml"); return code == http.StatusOK })
 			code, body := f.get(path + rpmHref(t, f, p.FileName))
 			if sum := sha256.Sum256([]byte(body)); code != http.StatusOK || hex.EncodeToString(sum[:]) != p.SHA256 {
 				t.Errorf("%s after republishing: HTTP %d, sha256 %x, want the signed file %s", p.FileName, code, sum, p.SHA256)
@@ -349,14 +330,14 @@ func TestReposPublishBeforeDependentsAndRealClients(t *testing.T) {
 func TestJobsNameTheirTargetsDevChannel(t *testing.T) {
 	dir := t.TempDir()
 	pubKey := startSigner(t, filepath.Join(dir, "data"), "demo")
-	f := startFarm(t, dir, writeFarmConfig(t, dir, farmOpts{}))
-	w := startFakeWorker(t, f, "w1", []string{"debian", "centos"}, 4)
+	f := newFarm(t, farmOpts{}, farmtest.Dir(dir))
+	w := startFakeWorker(t, f.NATSURL, "w1", []string{"debian", "centos"}, 4)
 	f.waitFinished(10*time.Second, f.force("liba").Builds...)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	want := map[string]string{
-		"debian/bookworm/amd64": "http://" + f.m.HTTPAddr() + "/repos/dev/apt/debian",
-		"centos/9/x86_64":       "http://" + f.m.HTTPAddr() + "/repos/dev/yum/centos/9/x86_64",
+		"debian/bookworm/amd64": f.URL + "/repos/dev/apt/debian",
+		"centos/9/x86_64":       f.URL + "/repos/dev/yum/centos/9/x86_64",
 	}
 	if len(w.jobs) == 0 {
 		t.Fatal("no jobs")
@@ -373,24 +354,16 @@ func TestJobsNameTheirTargetsDevChannel(t *testing.T) {
 func TestReloadServesANewTargetAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	startSigner(t, filepath.Join(dir, "data"), "demo")
-	config := writeFarmConfig(t, dir, farmOpts{})
-	f := startFarm(t, dir, config)
-	waitFor(t, 10*time.Second, "bookworm published", func() bool {
+	f := newFarm(t, farmOpts{}, farmtest.Dir(dir))
+	kilntest.WaitFor(t, 10*time.Second, "bookworm published", func() bool {
 		code, _ := f.get("/repos/dev/apt/debian/dists/bookworm/InRelease")
 		return code == http.StatusOK
 	})
-	cfg, err := os.ReadFile(config)
-	if err != nil {
+	f.writeConfig(strings.Replace(farmConfig(farmOpts{}), "versions: [bookworm]", "versions: [bookworm, trixie]", 1))
+	if err := f.m().Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	grown := strings.Replace(string(cfg), "versions: [bookworm]", "versions: [bookworm, trixie]", 1)
-	if err := os.WriteFile(config, []byte(grown), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.m.Reload(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, "trixie published after the reload", func() bool {
+	kilntest.WaitFor(t, 5*time.Second, "trixie published after the reload", func() bool {
 		code, _ := f.get("/repos/dev/apt/debian/dists/trixie/InRelease")
 		return code == http.StatusOK
 	})
@@ -417,17 +390,17 @@ func TestUnpublishableResults(t *testing.T) {
 			if tt.signer {
 				startSigner(t, filepath.Join(dir, "data"), "demo")
 			}
-			f := startFarm(t, dir, writeFarmConfig(t, dir, farmOpts{}))
+			f := newFarm(t, farmOpts{}, farmtest.Dir(dir))
 			inRelease := "/repos/dev/apt/debian/dists/bookworm/InRelease"
 			var before string
 			if tt.signer {
-				waitFor(t, 10*time.Second, "dev published", func() bool { code, _ := f.get(inRelease); return code == http.StatusOK })
+				kilntest.WaitFor(t, 10*time.Second, "dev published", func() bool { code, _ := f.get(inRelease); return code == http.StatusOK })
 				_, before = f.get(inRelease)
 			}
-			w := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+			w := startFakeWorker(t, f.NATSURL, "w1", []string{"debian"}, 1)
 			w.hold = make(chan struct{})
 			id := f.force("liba@debian/bookworm/amd64").Builds[0]
-			waitFor(t, 5*time.Second, "build to run", func() bool { return f.build(id).Status == protocol.StatusRunning })
+			kilntest.WaitFor(t, 5*time.Second, "build to run", func() bool { return f.build(id).Status == protocol.StatusRunning })
 			art := uploadArtifact(t, w, "x", []byte(tt.data))
 			art.Name = tt.artifact
 			if ack := w.report(protocol.Result{V: protocol.Version, Worker: "w1", Build: itoa(id), Attempt: f.build(id).Attempt,
@@ -448,7 +421,6 @@ func TestUnpublishableResults(t *testing.T) {
 // TestRetentionDropsFromState: with repos.retain 1 a newer build of a
 // package replaces the older in the served index and in state.
 func TestRetentionDropsFromState(t *testing.T) {
-	dir := t.TempDir()
 	cfg := fmt.Sprintf(`
 targets:
   - {distro: debian, versions: [bookworm], arches: [amd64], kind: nfpm, format: apt}
@@ -462,10 +434,10 @@ repos:
   retain: 1
   channels:
     - {name: dev, key: farmkey}
-`, nfpmRepo(t, dir, "libgrace", "${arch}", ""))
-	config := writeFarm(t, dir, cfg, "w1")
+`, nfpmRepo(t, "libgrace", "${arch}", ""))
+	dir := t.TempDir()
 	startSigner(t, filepath.Join(dir, "data"), "farmkey")
-	f := startFarm(t, dir, config)
+	f := startFarm(t, cfg, farmtest.Dir(dir))
 	f.runWorker("w1", 1)
 	f.waitConnected("w1")
 	var versions []string
@@ -484,19 +456,6 @@ repos:
 	_, packages := f.get("/repos/dev/apt/debian/dists/bookworm/main/binary-amd64/Packages")
 	if !strings.Contains(packages, "Version: "+versions[1]) || strings.Contains(packages, "Version: "+versions[0]+"\n") {
 		t.Errorf("served Packages:\n%s\nwant only version %s", packages, versions[1])
-	}
-}
-
-// repotool skips without a tool the test needs, and fails under CI.
-func repotool(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required under CI: %v", tool, err)
-			}
-			t.Skipf("%s not installed: %v", tool, err)
-		}
 	}
 }
 

@@ -14,9 +14,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/kiln-build/kiln/master"
+	"github.com/kiln-build/kiln/internal/kilntest"
+	"github.com/kiln-build/kiln/internal/kilntest/farmtest"
 	"github.com/kiln-build/kiln/master/api"
-	"github.com/kiln-build/kiln/master/natsd"
 	"github.com/kiln-build/kiln/protocol"
 )
 
@@ -44,11 +44,11 @@ func uploadArtifact(t *testing.T, w *fakeWorker, name string, data []byte) proto
 
 func TestRestartKeepsHistoryLogsArtifactsAndResumesQueue(t *testing.T) {
 	f := newFarm(t, farmOpts{})
-	w := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+	w := startFakeWorker(t, f.NATSURL, "w1", []string{"debian"}, 1)
 	w.hold = make(chan struct{})
 	done := f.force("liba@debian/bookworm/amd64").Builds[0]
 	queued := f.force("liba@centos/9/x86_64").Builds[0] // no centos worker yet
-	waitFor(t, 5*time.Second, "debian build to run", func() bool { return f.build(done).Status == protocol.StatusRunning })
+	kilntest.WaitFor(t, 5*time.Second, "debian build to run", func() bool { return f.build(done).Status == protocol.StatusRunning })
 
 	// Not a package: packages go through publishing, which this farm lacks.
 	art := uploadArtifact(t, w, "liba-1.0.tar.gz", []byte("not really a tarball"))
@@ -64,12 +64,10 @@ func TestRestartKeepsHistoryLogsArtifactsAndResumesQueue(t *testing.T) {
 	close(w.hold)
 	w.kill()
 	// Force a snapshot so the restart exercises restore as well as log replay.
-	if err := f.m.Node().Snapshot(); err != nil {
+	if err := f.m().Node().Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	f.stop()
-
-	f.start()
+	f.Restart()
 	got := f.build(done)
 	if got.Status != protocol.StatusSuccess || len(got.Artifacts) != 1 || got.Artifacts[0] != api.Artifact(art) {
 		t.Fatalf("after restart: %s, artifacts %v", got.Status, got.Artifacts)
@@ -95,7 +93,7 @@ func TestRestartKeepsHistoryLogsArtifactsAndResumesQueue(t *testing.T) {
 	if q := f.build(queued); q.Status != protocol.StatusPending {
 		t.Fatalf("queued request after restart: %s", q.Status)
 	}
-	startFakeWorker(t, f, "w2", []string{"centos"}, 1)
+	startFakeWorker(t, f.NATSURL, "w2", []string{"centos"}, 1)
 	if q := f.waitFinished(5*time.Second, queued)[0]; q.Status != protocol.StatusSuccess || q.Worker != "w2" {
 		t.Fatalf("queued request resumed as %s on %s", q.Status, q.Worker)
 	}
@@ -103,10 +101,10 @@ func TestRestartKeepsHistoryLogsArtifactsAndResumesQueue(t *testing.T) {
 
 func TestResultNamingMissingArtifactIsAnException(t *testing.T) {
 	f := newFarm(t, farmOpts{})
-	w := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+	w := startFakeWorker(t, f.NATSURL, "w1", []string{"debian"}, 1)
 	w.hold = make(chan struct{})
 	id := f.force("liba@debian/bookworm/amd64").Builds[0]
-	waitFor(t, 5*time.Second, "build to run", func() bool { return f.build(id).Status == protocol.StatusRunning })
+	kilntest.WaitFor(t, 5*time.Second, "build to run", func() bool { return f.build(id).Status == protocol.StatusRunning })
 	bogus := protocol.Artifact{Name: "ghost.deb", Size: 3, SHA256: strings.Repeat("ab", 32)}
 	w.report(protocol.Result{V: protocol.Version, Worker: "w1", Build: itoa(id), Attempt: 1, Status: protocol.StatusSuccess, Artifacts: []protocol.Artifact{bogus}, Ended: time.Now()})
 	if b := f.build(id); b.Status != protocol.StatusException || !strings.Contains(b.Summary, "ghost.deb") {
@@ -116,29 +114,17 @@ func TestResultNamingMissingArtifactIsAnException(t *testing.T) {
 }
 
 func TestExternalNATSCluster(t *testing.T) {
-	dir := t.TempDir()
 	pub, sub := protocol.WorkerPermissions("w1")
-	ext, err := natsd.Start(natsd.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "ext-nats"), Users: []natsd.User{
-		{Name: "ops", Password: "ops-secret"},
-		{Name: "w1", Password: "secret-w1", Publish: pub, Subscribe: sub},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ext.Shutdown()
-	cfg := writeFarmConfig(t, dir, farmOpts{})
-	url := strings.Replace(ext.ClientURL(), "nats://", "nats://ops:ops-secret@", 1)
-	m, err := master.New(master.Options{ConfigPath: cfg, DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", NATSURL: url, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, stop := runMaster(t, m)
-	defer stop()
-	if _, err := os.Stat(filepath.Join(dir, "data", "nats")); !os.IsNotExist(err) {
+	ext := kilntest.NATS(t,
+		kilntest.NATSUser{Name: "ops", Password: "ops-secret"},
+		kilntest.NATSUser{Name: "w1", Password: "secret-w1", Publish: pub, Subscribe: sub, Reply: true},
+	)
+	f := newFarm(t, farmOpts{}, farmtest.ExternalNATS(ext.UserURL("ops", "ops-secret")))
+	if _, err := os.Stat(filepath.Join(f.DataDir, "nats")); !os.IsNotExist(err) {
 		t.Errorf("an external cluster must not get an embedded server's store: %v", err)
 	}
-	f := &farm{t: t, dir: dir, m: m, natsAddr: strings.TrimPrefix(ext.ClientURL(), "nats://")}
-	w := startFakeWorker(t, f, "w1", []string{"debian"}, 1)
+	// The worker dials the cluster as itself, not with the master's login.
+	w := startFakeWorker(t, ext.URL(), "w1", []string{"debian"}, 1)
 	id := f.force("liba@debian/bookworm/amd64").Builds[0]
 	if b := f.waitFinished(10*time.Second, id)[0]; b.Status != protocol.StatusSuccess || b.Worker != "w1" {
 		t.Fatalf("build over the external cluster: %s on %s", b.Status, b.Worker)

@@ -3,22 +3,20 @@ package master_test
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 // The changes page lists the pollers GET /api/v1/pollers reports.
 func TestChangesPageShowsPollers(t *testing.T) {
-	_, url := servedRepo(t, "lib")
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "farm.yaml")
-	writeFile(t, cfgPath, fmt.Sprintf(intakeYAML, "master:\n  poll: {interval: 1s}", "0",
-		"  - {name: lib, git: "+url+"}", "  - {name: w1, credentials: "+token(t, dir, "w1")+", slots: 1}"))
-	f := startFarm(t, dir, cfgPath)
-	waitFor(t, 10*time.Second, "the first poll", func() bool {
-		ps := f.m.API().Pollers()
+	url := servedRepo(t, "lib").URL
+	f := startFarm(t, fmt.Sprintf(intakeYAML, "master:\n  poll: {interval: 1s}", "0",
+		"  - {name: lib, git: "+url+"}", "  - {name: w1, credentials: w1.token, slots: 1}"))
+	kilntest.WaitFor(t, 10*time.Second, "the first poll", func() bool {
+		ps := f.api().Pollers()
 		return len(ps) == 1 && ps[0].Refs == 1
 	})
 	code, body := f.get("/changes")

@@ -12,11 +12,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
+	"github.com/kiln-build/kiln/internal/kilntest/farmtest"
 	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/master/web/webtest"
@@ -71,27 +70,10 @@ const annPassword = "correct horse battery"
 // carries hostileMessage, and a real worker.
 func newWebFarm(t *testing.T, public bool) (f *farm, feed func(string), stop func()) {
 	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src", "slowlog")
-	repo, err := git.PlainInitWithOptions(src, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: plumbing.Main}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(src, "VERSION"), []byte("1.0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	wt, _ := repo.Worktree()
-	if _, err := wt.Add("VERSION"); err != nil {
-		t.Fatal(err)
-	}
-	sig := &object.Signature{Name: "Eve & Mallory", Email: "eve@kiln.invalid", When: time.Now()}
-	if _, err := wt.Commit(hostileMessage, &git.CommitOptions{Author: sig}); err != nil {
-		t.Fatal(err)
-	}
-	ctl := filepath.Join(dir, "ctl")
-	if err := os.MkdirAll(ctl, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	src := kilntest.GitRepo(t, kilntest.GitAuthor("Eve & Mallory", "eve@kiln.invalid"))
+	src.Write("VERSION", "1.0\n")
+	src.Commit("main", hostileMessage)
+	ctl := t.TempDir()
 	if err := os.WriteFile(filepath.Join(ctl, "feed"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +81,7 @@ func newWebFarm(t *testing.T, public bool) (f *farm, feed func(string), stop fun
 	if err != nil {
 		t.Fatal(err)
 	}
-	f = startFarm(t, dir, writeFarm(t, dir, fmt.Sprintf(webYAML, public, ctl, src, hash), "w1"))
+	f = startFarm(t, fmt.Sprintf(webYAML, public, ctl, src.Dir, hash))
 	feed = func(line string) {
 		fh, err := os.OpenFile(filepath.Join(ctl, "feed"), os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
@@ -133,7 +115,7 @@ func TestBrowserAgainstTheRealMaster(t *testing.T) {
 	t.Cleanup(closeBrowser)
 
 	id := f.force("slowlog@debian/bookworm/amd64").Builds[0]
-	waitFor(t, 30*time.Second, "the build to print its warm-up lines", func() bool {
+	kilntest.WaitFor(t, 30*time.Second, "the build to print its warm-up lines", func() bool {
 		_, log := f.get("/api/v1/builds/" + itoa(id) + "/log")
 		return strings.Contains(log, "warming up 5") && f.build(id).Properties["commit_message"] != ""
 	})
@@ -145,12 +127,12 @@ func TestBrowserAgainstTheRealMaster(t *testing.T) {
 		User:         "ann",
 		Password:     annPassword,
 		Forced: func() bool {
-			cs, _ := f.m.API().Changes(api.ChangeFilter{Component: "slowlog"})
+			cs, _ := f.api().Changes(api.ChangeFilter{Component: "slowlog"})
 			for _, c := range cs {
 				if c.Source == nil || c.Source.User != "ann" || c.Revision != "main" {
 					continue
 				}
-				builds, n := f.m.API().Builds(api.BuildFilter{Buildset: c.Buildset})
+				builds, n := f.api().Builds(api.BuildFilter{Buildset: c.Buildset})
 				return n == 1 && builds[0].Builder == "slowlog@debian/bookworm/amd64"
 			}
 			return false
@@ -334,19 +316,10 @@ func TestPrivatePagesNeedAToken(t *testing.T) {
 // TestUsersFollowConfigReload: a user added to the config may act once the
 // config is reloaded; one removed may not.
 func TestUsersFollowConfigReload(t *testing.T) {
-	f := newFarm(t, farmOpts{})
-	cfg, err := os.ReadFile(f.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(f.dir, "ci.token"), []byte("ci-token"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	swapped := strings.Replace(string(cfg), "  - {name: ops, token: ops.token}", "  - {name: ci, token: ci.token}", 1)
-	if err := os.WriteFile(f.config, []byte(swapped), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.m.Reload(context.Background()); err != nil {
+	f := newFarm(t, farmOpts{}, farmtest.File("ci.token", "ci-token"))
+	swapped := strings.Replace(farmConfig(farmOpts{}), "  - {name: ops, token: ops.token}", "  - {name: ci, token: ci.token}", 1)
+	f.writeConfig(swapped)
+	if err := f.m().Reload(context.Background()); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	path := f.url("/api/v1/builds/99999/cancel")

@@ -3,15 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
-	"log/slog"
-	"os"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/kiln-build/kiln/master"
+	"github.com/kiln-build/kiln/internal/kilntest/farmtest"
 	"github.com/kiln-build/kiln/master/api"
 )
 
@@ -31,32 +32,45 @@ repos:
 `
 
 // startCtlMaster runs a real master with no workers: everything forced stays
-// queued, which is what the ctl commands are tested against.
+// queued, which is what the ctl commands are tested against. A signing agent
+// lets it serve the dev channel, empty.
 func startCtlMaster(t *testing.T) string {
 	t.Helper()
+	return farmtest.StartMaster(t, farmtest.Config(ctlFarm), farmtest.File("w1.token", "tok"), farmtest.File("ci.token", "ci-secret"),
+		farmtest.Signer(startCtlSigner(t))).URL
+}
+
+// startCtlSigner runs kiln signer in-process with a fresh key named demo,
+// the key of ctlFarm's channel, until the test ends; it returns the socket.
+func startCtlSigner(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "farm.yaml")
-	if err := os.WriteFile(cfg, []byte(ctlFarm), 0o644); err != nil {
-		t.Fatal(err)
+	ctx, stop := context.WithCancel(context.Background())
+	if out, err := kiln(ctx, "signer", "genkey", "--name", "demo", "--type", "ed25519", "--out", dir, "--no-passphrase"); err != nil {
+		t.Fatalf("signer genkey: %v\n%s", err, out)
 	}
-	for name, tok := range map[string]string{"w1.token": "tok", "ci.token": "ci-secret"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(tok), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m, err := master.New(master.Options{ConfigPath: cfg, DataDir: filepath.Join(dir, "data"), HTTPAddr: "127.0.0.1:0", NATSAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	sock := filepath.Join(dir, "signer.sock")
 	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	if err := m.Ready(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return "http://" + m.HTTPAddr()
+	go func() {
+		out, err := kiln(ctx, "signer", "--key", "demo="+filepath.Join(dir, "demo.sec.asc"), "--socket", sock)
+		if err != nil {
+			err = fmt.Errorf("%w\n%s", err, out)
+		}
+		done <- err
+	}()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("signer: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("signer did not stop")
+		}
+	})
+	waitSocket(t, sock, done)
+	return sock
 }
 
 func TestCtlAgainstARealMaster(t *testing.T) {
@@ -101,6 +115,9 @@ func TestCtlAgainstARealMaster(t *testing.T) {
 		{[]string{"ctl", "cancel", app}, 1, []string{"already finished"}},
 		{[]string{"ctl", "rebuild", app}, 0, []string{"new build"}},
 		{[]string{"ctl", "log", lib}, 0, nil},
+		{[]string{"ctl", "repo", "ls", "dev"}, 0, []string{"TARGET", "PACKAGE", "VERSION", "debian/bookworm/amd64", "(none)"}},
+		{[]string{"ctl", "repo", "ls", "dev", "--target", "centos/9/x86_64"}, 1, []string{`no target "centos/9/x86_64"`}},
+		{[]string{"ctl", "repo", "client-config", "dev", "debian/bookworm/amd64"}, 0, []string{"URIs: " + url + "/repos/dev/apt/debian", "Signed-By:"}},
 	} {
 		out, errOut, code := runKiln(tc.args...)
 		text := out
@@ -116,6 +133,18 @@ func TestCtlAgainstARealMaster(t *testing.T) {
 				t.Errorf("%v: %q lacks %q", tc.args, text, w)
 			}
 		}
+	}
+
+	// repo client-config prints what the API answers, unchanged.
+	cc, _, _ := runKiln("ctl", "repo", "client-config", "dev", "debian/bookworm/amd64")
+	resp, err := http.Get(url + "/api/v1/repos/dev/client-config?target=debian/bookworm/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || cc != string(answer) {
+		t.Errorf("ctl repo client-config printed\n%s\nthe API (HTTP %d) answers\n%s", cc, resp.StatusCode, answer)
 	}
 }
 

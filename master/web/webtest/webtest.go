@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/kiln-build/kiln/internal/kilntest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -35,12 +37,7 @@ type Farm struct {
 // visited, whose Close waits for the browser's open log streams.
 func NewBrowser(t *testing.T) (context.Context, func()) {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("chromium is required under CI: %v (scripts/deps.sh test installs it)", err)
-		}
-		t.Skipf("skipping the browser test: %s is missing (apt-get install chromium)", chromiumPath)
-	}
+	kilntest.NeedTool(t, chromiumPath)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Flag("headless", true),
