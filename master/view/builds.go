@@ -14,7 +14,7 @@ import (
 func (v *View) Builds(f api.BuildFilter) ([]*api.Build, int) {
 	list, total := v.o.Node.FSM.Builds(state.Filter{Component: f.Component, Target: f.Target, Status: f.Status, Worker: f.Worker,
 		Buildset: f.Buildset, Limit: f.Limit, Offset: f.Offset})
-	return each(list, apiBuild), total
+	return each(list, v.finished.of), total
 }
 
 func (v *View) Build(id int64) (*api.Build, error) {
@@ -22,7 +22,7 @@ func (v *View) Build(id int64) (*api.Build, error) {
 	if err != nil {
 		return nil, apiError(err)
 	}
-	return apiBuild(b), nil
+	return v.finished.of(b), nil
 }
 
 func (v *View) Change(id int64) (*api.Change, error) {

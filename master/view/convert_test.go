@@ -79,3 +79,19 @@ func TestAPIErrorsMapEveryRefusal(t *testing.T) {
 		t.Errorf("an unmapped error changed: %v", got)
 	}
 }
+
+// Ended builds are converted once and shared; a running build, which still
+// changes, is converted on every read.
+func TestFinishedBuildsConvertOnce(t *testing.T) {
+	var c finishedBuilds
+	done := &state.Build{ID: 1, Status: protocol.StatusSuccess}
+	live := &state.Build{ID: 2, Status: protocol.StatusRunning}
+	if a, b := c.of(done), c.of(done); a != b {
+		t.Error("an ended build was converted twice")
+	}
+	a := c.of(live)
+	live.Summary = "step 2"
+	if b := c.of(live); a == b || b.Summary != "step 2" {
+		t.Errorf("a running build was served from the cache: %+v", b)
+	}
+}

@@ -59,8 +59,9 @@ type Options struct {
 
 // View serves the API's backend; Pages serves the status pages.
 type View struct {
-	o      Options
-	layout atomic.Pointer[gridLayout]
+	o        Options
+	layout   atomic.Pointer[gridLayout]
+	finished finishedBuilds
 }
 
 var _ api.Backend = (*View)(nil)
