@@ -56,6 +56,31 @@ func (f *ctlFlags) emit(w io.Writer, v any, table func(*tabwriter.Writer)) error
 	return tw.Flush()
 }
 
+// ctlQuery makes cmd ask the API one thing and print the answer: as a
+// table, or as the API's JSON with --json.
+func ctlQuery[T any](f *ctlFlags, cmd *cobra.Command, ask func(ctx context.Context, c *client.Client, args []string) (T, error), table func(*tabwriter.Writer, T)) *cobra.Command {
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		res, err := ask(cmd.Context(), f.client(), args)
+		if err != nil {
+			return err
+		}
+		return f.emit(cmd.OutOrStdout(), res, func(tw *tabwriter.Writer) { table(tw, res) })
+	}
+	return cmd
+}
+
+// aboutBuild asks about the build its one argument names.
+func aboutBuild[T any](ask func(*client.Client, context.Context, int64) (T, error)) func(context.Context, *client.Client, []string) (T, error) {
+	return func(ctx context.Context, c *client.Client, args []string) (T, error) {
+		id, err := buildID(args[0])
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return ask(c, ctx, id)
+	}
+}
+
 func buildID(arg string) (int64, error) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(arg, "#"), 10, 64)
 	if err != nil || id <= 0 {
@@ -66,48 +91,35 @@ func buildID(arg string) (int64, error) {
 
 func ctlForceCmd(f *ctlFlags) *cobra.Command {
 	var rev string
-	cmd := &cobra.Command{
+	cmd := ctlQuery(f, &cobra.Command{
 		Use:   "force COMPONENT[@TARGET]",
 		Short: "Build a component (and its reverse dependencies per its rebuild policy) now",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := f.client().Force(cmd.Context(), api.ForceRequest{Component: args[0], Rev: rev})
-			if err != nil {
-				return err
-			}
-			return f.emit(cmd.OutOrStdout(), res, func(tw *tabwriter.Writer) {
-				ids := make([]string, len(res.Builds))
-				for i, id := range res.Builds {
-					ids[i] = strconv.FormatInt(id, 10)
-				}
-				fmt.Fprintf(tw, "change %d, buildset %d: %d builds: %s\n", res.Change, res.Buildset, len(res.Builds), strings.Join(ids, " "))
-			})
-		},
-	}
+	}, func(ctx context.Context, c *client.Client, args []string) (*api.ForceResult, error) {
+		return c.Force(ctx, api.ForceRequest{Component: args[0], Rev: rev})
+	}, func(tw *tabwriter.Writer, res *api.ForceResult) {
+		ids := make([]string, len(res.Builds))
+		for i, id := range res.Builds {
+			ids[i] = strconv.FormatInt(id, 10)
+		}
+		fmt.Fprintf(tw, "change %d, buildset %d: %d builds: %s\n", res.Change, res.Buildset, len(res.Builds), strings.Join(ids, " "))
+	})
 	cmd.Flags().StringVar(&rev, "rev", "", "revision to build (default: branch head)")
 	return cmd
 }
 
 func ctlBuildsCmd(f *ctlFlags) *cobra.Command {
 	var lf listFilter
-	cmd := &cobra.Command{
-		Use:   "builds",
-		Short: "List builds, newest first",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			list, err := f.client().Builds(cmd.Context(), api.BuildFilter{Component: lf.component, Target: lf.target, Status: lf.status, Limit: lf.limit, Offset: lf.offset})
-			if err != nil {
-				return err
+	cmd := ctlQuery(f, &cobra.Command{Use: "builds", Short: "List builds, newest first", Args: cobra.NoArgs},
+		func(ctx context.Context, c *client.Client, _ []string) (*api.BuildList, error) {
+			return c.Builds(ctx, api.BuildFilter{Component: lf.component, Target: lf.target, Status: lf.status, Limit: lf.limit, Offset: lf.offset})
+		}, func(tw *tabwriter.Writer, list *api.BuildList) {
+			fmt.Fprintln(tw, "ID\tBUILDER\tSTATUS\tWORKER\tSTARTED\tTOOK\tSUMMARY")
+			for _, b := range list.Builds {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Builder, b.Status, or(b.Worker, "-"), ago(b.Started), took(b.Started, b.Ended), b.Summary)
 			}
-			return f.emit(cmd.OutOrStdout(), list, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tBUILDER\tSTATUS\tWORKER\tSTARTED\tTOOK\tSUMMARY")
-				for _, b := range list.Builds {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.Builder, b.Status, or(b.Worker, "-"), ago(b.Started), took(b.Started, b.Ended), b.Summary)
-				}
-				fmt.Fprintf(tw, "(%d of %d)\n", len(list.Builds), list.Total)
-			})
-		},
-	}
+			fmt.Fprintf(tw, "(%d of %d)\n", len(list.Builds), list.Total)
+		})
 	lf.register(cmd, "only this status ("+strings.Join(protocol.Statuses, ", ")+")", 50, "at most this many")
 	return cmd
 }
@@ -136,22 +148,11 @@ func or(s, def string) string {
 }
 
 func ctlShowCmd(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
+	return ctlQuery(f, &cobra.Command{
 		Use:   "show BUILD",
 		Short: "Show a build: steps, timings, properties, artifacts, attempts",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := buildID(args[0])
-			if err != nil {
-				return err
-			}
-			b, err := f.client().Build(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			return f.emit(cmd.OutOrStdout(), b, func(tw *tabwriter.Writer) { showBuild(tw, b) })
-		},
-	}
+	}, aboutBuild((*client.Client).Build), showBuild)
 }
 
 func showBuild(tw *tabwriter.Writer, b *api.BuildDetail) {
@@ -228,88 +229,49 @@ func ctlLogCmd(f *ctlFlags) *cobra.Command {
 }
 
 func ctlCancelCmd(f *ctlFlags) *cobra.Command {
-	return ctlBuildActionCmd(f, "cancel", "Cancel a pending or running build", (*client.Client).Cancel, func(tw *tabwriter.Writer, b *api.Build) {
-		fmt.Fprintf(tw, "build %d %s: %s\n", b.ID, b.Builder, b.Status)
-	})
+	return ctlQuery(f, &cobra.Command{Use: "cancel BUILD", Short: "Cancel a pending or running build", Args: cobra.ExactArgs(1)},
+		aboutBuild((*client.Client).Cancel), func(tw *tabwriter.Writer, b *api.Build) {
+			fmt.Fprintf(tw, "build %d %s: %s\n", b.ID, b.Builder, b.Status)
+		})
 }
 
 func ctlRebuildCmd(f *ctlFlags) *cobra.Command {
-	return ctlBuildActionCmd(f, "rebuild", "Request a build's builder again at the same revision", (*client.Client).Rebuild, func(tw *tabwriter.Writer, res *api.ForceResult) {
-		fmt.Fprintf(tw, "change %d: new build %v\n", res.Change, res.Builds)
-	})
-}
-
-// ctlBuildActionCmd is `ctl ACTION BUILD`: it calls act and prints the
-// answer with print.
-func ctlBuildActionCmd[T any](f *ctlFlags, action, short string, act func(*client.Client, context.Context, int64) (*T, error), print func(*tabwriter.Writer, *T)) *cobra.Command {
-	return &cobra.Command{
-		Use:   action + " BUILD",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := buildID(args[0])
-			if err != nil {
-				return err
-			}
-			res, err := act(f.client(), cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			return f.emit(cmd.OutOrStdout(), res, func(tw *tabwriter.Writer) { print(tw, res) })
-		},
-	}
+	return ctlQuery(f, &cobra.Command{Use: "rebuild BUILD", Short: "Request a build's builder again at the same revision", Args: cobra.ExactArgs(1)},
+		aboutBuild((*client.Client).Rebuild), func(tw *tabwriter.Writer, res *api.ForceResult) {
+			fmt.Fprintf(tw, "change %d: new build %v\n", res.Change, res.Builds)
+		})
 }
 
 func ctlWorkersCmd(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "workers",
-		Short: "List workers: connection, tags, slots, running builds",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ws, err := f.client().Workers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return f.emit(cmd.OutOrStdout(), ws, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "NAME\tSTATE\tSLOTS\tFREE\tRUNNING\tLAST SEEN\tTAGS")
-				for _, w := range ws {
-					st := "offline"
-					switch {
-					case w.Connected && w.Draining:
-						st = "draining"
-					case w.Connected:
-						st = "online"
-					}
-					run := make([]string, len(w.Running))
-					for i, id := range w.Running {
-						run[i] = strconv.FormatInt(id, 10)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", w.Name, st, w.Slots, w.Free, or(strings.Join(run, ","), "-"), ago(w.LastSeen), strings.Join(w.Tags, ","))
+	return ctlQuery(f, &cobra.Command{Use: "workers", Short: "List workers: connection, tags, slots, running builds", Args: cobra.NoArgs},
+		func(ctx context.Context, c *client.Client, _ []string) ([]api.Worker, error) { return c.Workers(ctx) },
+		func(tw *tabwriter.Writer, ws []api.Worker) {
+			fmt.Fprintln(tw, "NAME\tSTATE\tSLOTS\tFREE\tRUNNING\tLAST SEEN\tTAGS")
+			for _, w := range ws {
+				st := "offline"
+				switch {
+				case w.Connected && w.Draining:
+					st = "draining"
+				case w.Connected:
+					st = "online"
 				}
-			})
-		},
-	}
+				run := make([]string, len(w.Running))
+				for i, id := range w.Running {
+					run[i] = strconv.FormatInt(id, 10)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", w.Name, st, w.Slots, w.Free, or(strings.Join(run, ","), "-"), ago(w.LastSeen), strings.Join(w.Tags, ","))
+			}
+		})
 }
 
 func ctlExplainCmd(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
+	return ctlQuery(f, &cobra.Command{
 		Use:   "explain REQUEST",
 		Short: "Say why a build request waits: a dependency, missing worker tags, or busy slots",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := buildID(args[0])
-			if err != nil {
-				return err
-			}
-			e, err := f.client().Explain(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			return f.emit(cmd.OutOrStdout(), e, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "request %d (%s, %s): %s\n", e.Build, e.Builder, e.Status, e.Reason)
-			})
-		},
-	}
+	}, aboutBuild((*client.Client).Explain), func(tw *tabwriter.Writer, e *api.Explanation) {
+		fmt.Fprintf(tw, "request %d (%s, %s): %s\n", e.Build, e.Builder, e.Status, e.Reason)
+	})
 }
 
 func ctlChangesCmd(f *ctlFlags) *cobra.Command {
@@ -317,23 +279,15 @@ func ctlChangesCmd(f *ctlFlags) *cobra.Command {
 		limit     int
 		component string
 	)
-	cmd := &cobra.Command{
-		Use:   "changes",
-		Short: "List changes, newest first",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cs, err := f.client().Changes(cmd.Context(), api.ChangeFilter{Component: component, Limit: limit})
-			if err != nil {
-				return err
+	cmd := ctlQuery(f, &cobra.Command{Use: "changes", Short: "List changes, newest first", Args: cobra.NoArgs},
+		func(ctx context.Context, c *client.Client, _ []string) (*api.ChangeList, error) {
+			return c.Changes(ctx, api.ChangeFilter{Component: component, Limit: limit})
+		}, func(tw *tabwriter.Writer, cs *api.ChangeList) {
+			fmt.Fprintln(tw, "ID\tCOMPONENT\tTARGET\tREVISION\tBUILDSET\tCREATED\tSOURCE\tREASON")
+			for _, c := range cs.Changes {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.ID, c.Component, or(c.Target, "all"), or(c.Revision, "head"), c.Buildset, ago(c.Created), changeSource(c.Source), c.Reason)
 			}
-			return f.emit(cmd.OutOrStdout(), cs, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tCOMPONENT\tTARGET\tREVISION\tBUILDSET\tCREATED\tSOURCE\tREASON")
-				for _, c := range cs.Changes {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.ID, c.Component, or(c.Target, "all"), or(c.Revision, "head"), c.Buildset, ago(c.Created), changeSource(c.Source), c.Reason)
-				}
-			})
-		},
-	}
+		})
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many")
 	cmd.Flags().StringVar(&component, "component", "", "only this component's changes")
 	return cmd

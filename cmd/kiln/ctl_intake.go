@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kiln-build/kiln/master/api"
+	"github.com/kiln-build/kiln/master/api/client"
 )
 
 // changeSource says where a change came from in one table cell.
@@ -99,22 +101,13 @@ func until(t time.Time) string {
 }
 
 func ctlPollersCmd(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "pollers",
-		Short: "The repositories' pollers: refs seen, last and next poll, errors",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ps, err := f.client().Pollers(cmd.Context())
-			if err != nil {
-				return err
+	return ctlQuery(f, &cobra.Command{Use: "pollers", Short: "The repositories' pollers: refs seen, last and next poll, errors", Args: cobra.NoArgs},
+		func(ctx context.Context, c *client.Client, _ []string) ([]api.Poller, error) { return c.Pollers(ctx) },
+		func(tw *tabwriter.Writer, ps []api.Poller) {
+			fmt.Fprintln(tw, "REPOSITORY\tCOMPONENTS\tREFS\tLAST POLL\tNEXT POLL\tLAST CHANGE\tFAILURES\tLAST ERROR")
+			for _, p := range ps {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", p.URL, strings.Join(p.Components, ","), p.Refs,
+					ago(p.LastPoll), until(p.NextPoll), ago(p.LastChange), p.Failures, or(p.LastError, "-"))
 			}
-			return f.emit(cmd.OutOrStdout(), ps, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "REPOSITORY\tCOMPONENTS\tREFS\tLAST POLL\tNEXT POLL\tLAST CHANGE\tFAILURES\tLAST ERROR")
-				for _, p := range ps {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", p.URL, strings.Join(p.Components, ","), p.Refs,
-						ago(p.LastPoll), until(p.NextPoll), ago(p.LastChange), p.Failures, or(p.LastError, "-"))
-				}
-			})
-		},
-	}
+		})
 }

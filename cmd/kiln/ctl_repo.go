@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kiln-build/kiln/master/api"
+	"github.com/kiln-build/kiln/master/api/client"
 )
 
 func ctlRepoCmd(f *ctlFlags) *cobra.Command {
@@ -19,28 +23,23 @@ func ctlRepoCmd(f *ctlFlags) *cobra.Command {
 
 func ctlRepoLsCmd(f *ctlFlags) *cobra.Command {
 	var target string
-	cmd := &cobra.Command{
+	cmd := ctlQuery(f, &cobra.Command{
 		Use:   "ls CHANNEL [--target DISTRO/VERSION/ARCH]",
 		Short: "List the packages and versions a channel publishes, per target",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			list, err := f.client().Repos(cmd.Context(), args[0], target)
-			if err != nil {
-				return err
+	}, func(ctx context.Context, c *client.Client, args []string) (*api.RepoList, error) {
+		return c.Repos(ctx, args[0], target)
+	}, func(tw *tabwriter.Writer, list *api.RepoList) {
+		fmt.Fprintln(tw, "TARGET\tPACKAGE\tVERSION\tARCH\tBUILD\tFILE")
+		for _, r := range list.Repos {
+			if len(r.Packages) == 0 {
+				fmt.Fprintf(tw, "%s\t(none)\t\t\t\t\n", r.Target)
 			}
-			return f.emit(cmd.OutOrStdout(), list, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "TARGET\tPACKAGE\tVERSION\tARCH\tBUILD\tFILE")
-				for _, r := range list.Repos {
-					if len(r.Packages) == 0 {
-						fmt.Fprintf(tw, "%s\t(none)\t\t\t\t\n", r.Target)
-					}
-					for _, p := range r.Packages {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.Target, p.Name, p.Version, p.Arch, p.Build, p.FileName)
-					}
-				}
-			})
-		},
-	}
+			for _, p := range r.Packages {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", r.Target, p.Name, p.Version, p.Arch, p.Build, p.FileName)
+			}
+		}
+	})
 	cmd.Flags().StringVar(&target, "target", "", "only this target")
 	return cmd
 }
@@ -66,18 +65,10 @@ put the key (printed after the .repo, as comments say) where gpgkey= points.`,
 }
 
 func ctlRepoRollbackCmd(f *ctlFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rollback CHANNEL",
-		Short: "Serve a channel's previous published version again",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := f.client().Rollback(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return f.emit(cmd.OutOrStdout(), res, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "%s now serves version %s\n", res.Channel, res.Version)
-			})
-		},
-	}
+	return ctlQuery(f, &cobra.Command{Use: "rollback CHANNEL", Short: "Serve a channel's previous published version again", Args: cobra.ExactArgs(1)},
+		func(ctx context.Context, c *client.Client, args []string) (*api.RollbackResult, error) {
+			return c.Rollback(ctx, args[0])
+		}, func(tw *tabwriter.Writer, res *api.RollbackResult) {
+			fmt.Fprintf(tw, "%s now serves version %s\n", res.Channel, res.Version)
+		})
 }

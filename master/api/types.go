@@ -197,16 +197,20 @@ type FetchStatus struct {
 	LastError string    `json:"last_error,omitempty"`
 }
 
-// Poller is one repository poller.
+// Poller is one repository polled for new revisions.
 type Poller struct {
-	URL        string    `json:"url"`
-	Key        string    `json:"key"`
-	Components []string  `json:"components"`
+	URL        string   `json:"url"`
+	Key        string   `json:"key"`
+	Components []string `json:"components"`
+	// Refs is how many refs the poller knows the revision of.
 	Refs       int       `json:"refs"`
 	LastPoll   time.Time `json:"last_poll,omitzero"`
 	NextPoll   time.Time `json:"next_poll,omitzero"`
 	LastChange time.Time `json:"last_change,omitzero"`
 	LastError  string    `json:"last_error,omitempty"`
-	Failures   int       `json:"failures"`
-	Polls      int       `json:"polls"`
+	// Failures counts the polls that failed in a row; the poller backs off
+	// while it is above zero, which NextPoll already reflects.
+	Failures int `json:"failures"`
+	// Polls counts the polls since the poller started.
+	Polls int `json:"polls"`
 }

@@ -34,11 +34,5 @@ func (s *Pages) ConfigStatus(context.Context) (web.ConfigStatus, error) {
 // Pollers reads what GET /api/v1/pollers shows, so the page and kiln ctl
 // report the same pollers.
 func (s *Pages) Pollers(context.Context) ([]web.Poller, error) {
-	ps := s.v.Pollers()
-	out := make([]web.Poller, len(ps))
-	for i, p := range ps {
-		out[i] = web.Poller{URL: p.URL, Components: p.Components, Refs: p.Refs, LastPoll: p.LastPoll, NextPoll: p.NextPoll,
-			LastChange: p.LastChange, LastError: p.LastError, Failures: p.Failures}
-	}
-	return out, nil
+	return s.v.Pollers(), nil
 }

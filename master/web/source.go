@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kiln-build/kiln/master/api"
 	"github.com/kiln-build/kiln/protocol"
 )
 
@@ -277,17 +278,6 @@ type ConfigStatus struct {
 	Line  int
 }
 
-// Poller is one repository polled for new revisions.
-type Poller struct {
-	URL        string
-	Components []string
-	// Refs is how many refs the poller knows the revision of.
-	Refs       int
-	LastPoll   time.Time
-	NextPoll   time.Time
-	LastChange time.Time
-	LastError  string
-	// Failures counts the polls that failed in a row; the poller backs off
-	// while it is above zero, which NextPoll already reflects.
-	Failures int
-}
+// Poller is one repository polled for new revisions: the API's record
+// itself, so the page and GET /api/v1/pollers cannot show different things.
+type Poller = api.Poller

@@ -122,19 +122,16 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 
 func id(n int64) string { return strconv.FormatInt(n, 10) }
 
-// page adds the paging and filter parameters the list routes share.
+// page adds the paging and filter parameters the list routes share. The
+// limit is always sent: 0 asks for every entry, as the API takes it.
 func page(q url.Values, component, target, status string, limit, offset int) url.Values {
 	for k, v := range map[string]string{"component": component, "target": target, "status": status} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
-	if offset > 0 {
-		q.Set("offset", strconv.Itoa(offset))
-	}
+	q.Set("limit", strconv.Itoa(limit))
+	q.Set("offset", strconv.Itoa(offset))
 	return q
 }
 
