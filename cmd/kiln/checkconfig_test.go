@@ -80,6 +80,13 @@ func TestCheckconfig(t *testing.T) {
 			stdoutNone: true,
 		},
 		{
+			name:       "unknown step type",
+			args:       []string{"checkconfig", "../../builders/testdata/errors/unknown-step-type.yaml"},
+			code:       1,
+			stderr:     []string{`unknown-step-type.yaml:10:7: templates.release[1].type: unknown step type "sign"`, "one of checkout, dpkg, lintian"},
+			stdoutNone: true,
+		},
+		{
 			name:       "missing file",
 			args:       []string{"checkconfig", "no/such/farm.yaml"},
 			code:       1,
