@@ -20,6 +20,7 @@ type checker struct {
 	templates map[string][]Step // resolved, by name
 	lists     map[string][]Step // resolved step lists, by key path
 	reported  map[string]bool
+	fields    map[string][]string // target field → the farm's values, for when: (fieldValues)
 }
 
 func newChecker(cfg *Config) *checker {
@@ -200,11 +201,12 @@ func (c *checker) repos() {
 func (c *checker) steps(base string, steps []Step) {
 	for i, s := range steps {
 		p := idx(base, i)
+		c.when(p+".when", s.When)
 		if s.Use != "" {
 			rest := s
-			rest.Use = ""
+			rest.Use, rest.When = "", nil
 			if !reflect.ValueOf(rest).IsZero() {
-				c.errorf(p+".use", "put the other keys in the template, or in a step of their own", "a `use:` step takes no other keys")
+				c.errorf(p+".use", "put the other keys in the template, or in a step of their own", "a `use:` step takes no other keys except `when:`")
 			}
 			continue
 		}
@@ -262,7 +264,7 @@ func (c *checker) resolve(path string, steps []Step, stack []string) []Step {
 		}
 		p := idx(path, i) + ".use"
 		if done, ok := c.templates[s.Use]; ok {
-			out = append(out, done...)
+			out = append(out, withWhen(done, s.When)...)
 			continue
 		}
 		body, ok := c.cfg.Templates[s.Use]
@@ -279,7 +281,7 @@ func (c *checker) resolve(path string, steps []Step, stack []string) []Step {
 		}
 		done := c.resolve("templates."+s.Use, body, append(stack, s.Use))
 		c.templates[s.Use] = done
-		out = append(out, done...)
+		out = append(out, withWhen(done, s.When)...)
 	}
 	return out
 }

@@ -94,6 +94,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	if isNull(n) {
 		return
 	}
+	if v.Type() == whenType {
+		d.when(n, v, path)
+		return
+	}
 	if reflect.PointerTo(v.Type()).Implements(textUnmarshalerType) {
 		d.text(n, v, path)
 		return

@@ -6,6 +6,8 @@ package builders
 import (
 	"fmt"
 	"time"
+
+	"github.com/kiln-build/kiln/protocol"
 )
 
 // Config is a farm's configuration as the operator wrote it, after merging
@@ -104,7 +106,16 @@ type Step struct {
 	AllowFailure bool              `yaml:"allow_failure"`
 	With         map[string]string `yaml:"with"`      // step-type specific options
 	Artifacts    []string          `yaml:"artifacts"` // upload globs
+	// When holds conditions that must all hold for the step to run; on a
+	// use: step they apply to every step of the template. nil when not
+	// written; empty (and refused) when written as {}.
+	When When `yaml:"when"`
 }
+
+// When is a step's `when:` as the worker receives it: the mapping's keys in
+// the order written, those under `not:` with Not set. Its own type so that
+// the decoder can read the mapping form (see decoder.when).
+type When []protocol.Condition
 
 // Worker is a build host the master accepts.
 type Worker struct {

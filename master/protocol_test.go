@@ -2,6 +2,7 @@ package master_test
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +145,7 @@ func TestHelloFromAnotherProtocolVersionIsRefused(t *testing.T) {
 	if err := protocol.Decode(msg.Data, &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.OK || !strings.Contains(r.Error, "protocol 2") || !strings.Contains(r.Error, "speaks 1") {
+	if r.OK || !strings.Contains(r.Error, "protocol "+strconv.Itoa(protocol.Version+1)) || !strings.Contains(r.Error, "speaks "+strconv.Itoa(protocol.Version)) {
 		t.Errorf("hello v%d: %+v, want a refusal naming both versions", protocol.Version+1, r)
 	}
 	if ws := f.api().Workers(); len(ws) != 0 {

@@ -11,8 +11,15 @@ import (
 	"time"
 )
 
-// Version is the protocol version this binary speaks.
-const Version = 1
+// Version is the protocol version this binary speaks. The master accepts
+// only workers of exactly its version (see master/dispatch), which is what
+// makes a new field that changes what a worker must do safe to add: a
+// worker that would ignore it is never given a job.
+//
+// History: 2 added Step.When; a version 1 worker would run a step whose
+// condition does not hold, so it must not be accepted by a master that
+// sends conditions.
+const Version = 2
 
 // Names of the JetStream stream holding build logs and the object store
 // bucket holding artifacts (keyed by sha256 hex).
@@ -162,6 +169,9 @@ type Step struct {
 	AllowFailure bool              `json:"allow_failure,omitempty"`
 	With         map[string]string `json:"with,omitempty"`
 	Artifacts    []string          `json:"artifacts,omitempty"`
+	// When lists conditions that must all hold for the step to run (see
+	// Condition); otherwise it is reported as skipped. Since Version 2.
+	When []Condition `json:"when,omitempty"`
 }
 
 // Job asks a worker to run one attempt of a build. Request, answered with Ack

@@ -126,6 +126,27 @@ func (w *Worker) runSteps(ctx context.Context, b *build, env *steps.Env, rep *re
 			V: protocol.Version, Worker: w.cfg.Name, Build: b.job.Build, Attempt: b.job.Attempt,
 			Step: i, Name: name, Status: protocol.StatusRunning, Started: time.Now().UTC(),
 		}
+		if run, why, err := stepWhen(b.job, env.Props, spec); !run {
+			// One event, no running one: the step never started.
+			ev.Ended = ev.Started
+			if err != nil {
+				// Only a master of another protocol version could send a
+				// condition this worker cannot judge; running the step and
+				// skipping it are both guesses, so the build fails here.
+				ev.Status, ev.Summary = protocol.StatusFailure, "cannot evaluate when: "+err.Error()
+				env.Logf("step %s failed: %s", name, ev.Summary)
+				rep.send(ev)
+				rep.skip(i+1, specs[i+1:])
+				return ev.Status, fmt.Sprintf("step %s: %s", name, ev.Summary), artifacts
+			}
+			// Skipping is neither success nor failure: the build goes on
+			// and ends by its other steps.
+			ev.Status, ev.Summary = protocol.StatusSkipped, "skipped: when "+why
+			env.Logf("step %s %s", name, ev.Summary)
+			rep.send(ev)
+			b.log.Debug("step skipped", "step", i, "name", name, "summary", ev.Summary)
+			continue
+		}
 		rep.send(ev)
 
 		summary, stored, err := w.runStep(ctx, env, spec)
@@ -149,6 +170,17 @@ func (w *Worker) runSteps(ctx context.Context, b *build, env *steps.Env, rep *re
 		}
 	}
 	return protocol.StatusSuccess, "", artifacts
+}
+
+// stepWhen decides whether a step runs: its conditions are evaluated against
+// the job's target and the build's properties as they are now, after every
+// earlier step. A property never set fails the test naming it (see
+// protocol.Condition). why is the first condition that does not hold.
+func stepWhen(job protocol.Job, props *steps.Properties, spec protocol.Step) (run bool, why string, err error) {
+	if len(spec.When) == 0 {
+		return true, "", nil
+	}
+	return protocol.Eval(spec.When, protocol.Facts{Target: job.Target, Format: job.Format, Property: props.Get})
 }
 
 // runStep runs one step and stores the artifacts it collected.

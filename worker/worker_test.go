@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,6 +129,13 @@ func TestJobHandling(t *testing.T) {
 			wantState: protocol.StatusFailure, summary: `step chroot: unknown step type "teleport"`,
 		},
 		{
+			// Only a master of another protocol version sends this; the
+			// worker neither runs nor skips the step on a guess.
+			name: "condition the worker cannot judge fails the build", job: protocol.Job{V: 1, Build: "x", Target: "debian/bookworm/amd64", Steps: []protocol.Step{
+				{Name: "maybe", Type: "shell", Script: "true", AllowFailure: true, When: []protocol.Condition{{Key: "phase_of_moon", Match: "full"}}}, {Type: "shell", Script: "true"}}},
+			wantState: protocol.StatusFailure, summary: `step maybe: cannot evaluate when: unknown condition key "phase_of_moon"`,
+		},
+		{
 			name: "failing step fails the build", job: protocol.Job{V: 1, Build: "x", Steps: []protocol.Step{{Name: "make", Type: "shell", Script: "exit 2"}}},
 			wantState: protocol.StatusFailure, summary: "step make: exit 2",
 		},
@@ -165,6 +173,71 @@ func TestJobHandling(t *testing.T) {
 				t.Fatalf("good job afterwards: %s %s", res.Status, res.Summary)
 			}
 		})
+	}
+}
+
+// TestConditionalSteps: a step's when: is judged just before it would run,
+// against the target and the properties earlier steps set from their output
+// (the seed farm's case: cat /etc/debian_version, then a step for 12 only).
+// A step whose condition fails is reported once, as skipped, naming the
+// condition and what it saw; it leaves a line in its log; the build goes on
+// and its result is its other steps'.
+func TestConditionalSteps(t *testing.T) {
+	s := startServer(t, "w1")
+	m := newTestMaster(t, s)
+	startWorker(t, s, Config{Name: "w1"})
+	m.waitFor("hello", 10*time.Second, func() bool { return len(m.hellos) > 0 })
+
+	prop := func(name, re string) []protocol.Condition {
+		return []protocol.Condition{{Key: "property." + name, Match: re}}
+	}
+	job := protocol.Job{V: protocol.Version, Build: "c1", Attempt: 1, Target: "debian/bookworm/amd64", Format: "apt", Steps: []protocol.Step{
+		{Name: "version", Type: "shell", Script: "echo 12.4", SetProperty: map[string]string{"debian_version": `^(\S+)$`}},
+		{Name: "deb12", Type: "shell", Script: "echo for twelve", When: prop("debian_version", `^12\.`)},
+		{Name: "deb11", Type: "shell", Script: "echo for eleven; exit 1", When: prop("debian_version", `^11\.`)},
+		{Name: "ubuntu", Type: "shell", Script: "exit 1", When: []protocol.Condition{{Key: "distro", In: []string{"ubuntu"}}}},
+		{Name: "never-set", Type: "shell", Script: "exit 1", When: prop("nobody_sets_this", "")},
+		{Name: "not-unset", Type: "shell", Script: "echo unset is not yes", When: []protocol.Condition{{Key: "property.nobody_sets_this", Match: "^yes$", Not: true}}},
+		{Name: "all-hold", Type: "shell", Script: "echo all hold", When: []protocol.Condition{
+			{Key: "distro", In: []string{"debian"}}, {Key: "arch", Match: "64$"}, {Key: "format", In: []string{"apt"}}}},
+	}}
+	if ack := m.sendJob("w1", job); !ack.OK {
+		t.Fatalf("job refused: %s", ack.Error)
+	}
+	res := m.result("c1", 30*time.Second)
+	if res.Status != protocol.StatusSuccess || res.Summary != "" {
+		t.Fatalf("result %s %q, want success: skipped steps neither fail nor end the build", res.Status, res.Summary)
+	}
+
+	m.mu.Lock()
+	var got []string
+	skipped := map[string]string{}
+	for _, e := range m.events {
+		got = append(got, e.Name+":"+e.Status)
+		if e.Status == protocol.StatusSkipped {
+			skipped[e.Name] = e.Summary
+			if e.Started.IsZero() || !e.Ended.Equal(e.Started) {
+				t.Errorf("skipped step %s: started %s, ended %s; want both, equal", e.Name, e.Started, e.Ended)
+			}
+		}
+	}
+	m.mu.Unlock()
+	want := []string{"version:running", "version:success", "deb12:running", "deb12:success", "deb11:skipped", "ubuntu:skipped",
+		"never-set:skipped", "not-unset:running", "not-unset:success", "all-hold:running", "all-hold:success"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events\n%v\nwant\n%v", got, want)
+	}
+	wantSkipped := map[string]string{
+		"deb11":     `skipped: when property.debian_version ~ ^11\. (was "12.4")`,
+		"ubuntu":    "skipped: when distro in [ubuntu] (is debian)",
+		"never-set": "skipped: when property.nobody_sets_this is set (not set)",
+	}
+	if !maps.Equal(skipped, wantSkipped) {
+		t.Errorf("skip summaries\n%q\nwant\n%q", skipped, wantSkipped)
+	}
+	logs := m.logLines("w1", "c1")
+	if !slices.Contains(logs[1], "for twelve") || !slices.Contains(logs[2], "step deb11 "+wantSkipped["deb11"]) || slices.Contains(logs[2], "for eleven") {
+		t.Errorf("logs: %v", logs)
 	}
 }
 

@@ -112,5 +112,5 @@ func (s *Scheduler) jobFor(b *state.Build, attempt int) (protocol.Job, error) {
 func ProtocolStep(st builders.Step) protocol.Step {
 	return protocol.Step{Name: st.Name, Type: st.Type, Command: st.Command, Script: st.Script, Env: st.Env,
 		Workdir: st.Workdir, Timeout: st.Timeout.D(), SetProperty: st.SetProperty, AllowFailure: st.AllowFailure,
-		With: st.With, Artifacts: st.Artifacts}
+		With: st.With, Artifacts: st.Artifacts, When: st.When}
 }
