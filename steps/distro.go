@@ -97,13 +97,14 @@ func (o *toolOutput) firstLine(subs ...string) string {
 }
 
 // failure turns a failed tool run into the step's error: the reason found
-// in the output when there is one (a build dependency, a compile error),
-// else what the tool's exit says, wrapped in fallback.
+// in the output when there is one (a build dependency, a missing orig
+// tarball, a dpkg-source error, a compile error), else what the tool's
+// exit says, wrapped in fallback.
 func (o *toolOutput) failure(tool string, runErr, fallback error) error {
 	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, ErrTimeout) {
 		return runErr
 	}
-	if err := o.diag.err(); err != nil {
+	if err := o.diag.err(fallback); err != nil {
 		return fmt.Errorf("%s: %w", tool, err)
 	}
 	return fmt.Errorf("%s: %w: %w", tool, fallback, runErr)
@@ -111,10 +112,13 @@ func (o *toolOutput) failure(tool string, runErr, fallback error) error {
 
 // diagnosis recognises, line by line, the reasons a package build fails
 // that a person should see without opening the log. Only the first
-// compile error counts (the rest usually follow from it); every unmet
-// build dependency is listed.
+// compile error, dpkg-source error and missing orig tarball count (what
+// follows usually follows from them); every unmet build dependency is
+// listed.
 type diagnosis struct {
 	deps       []string
+	orig       string // the missing orig tarball's name
+	dpkgSource string // the first "dpkg-source: error: ..."
 	compile    string
 	inRPMDeps  bool
 	inAptUnmet bool
@@ -133,7 +137,19 @@ var (
 	reDNFMissing = regexp.MustCompile(`No matching package to install: '([^']+)'|nothing provides (.+?) needed by `)
 	// gcc and clang: "greet.c:7:2: error: ..." (also "fatal error:")
 	reCompile = regexp.MustCompile(`^\S+:\d+(?::\d+)?: (?:fatal )?error: `)
+	// An orig tarball that is not there: dpkg-source -b's "no upstream
+	// tarball found at ../x_1.0.orig.tar.{bz2,gz,lzma,xz}", and any tool
+	// that could not open, copy or stat one, e.g. dpkg-source -x (also
+	// inside lintian) "cannot copy ./x_1.0.orig.tar.gz to ...: No such
+	// file or directory", pbuilder's cp "cannot stat '...orig.tar.gz': No
+	// such file or directory".
+	reOrigMissing = regexp.MustCompile(`no upstream tarball found|\.orig(?:-[A-Za-z0-9][A-Za-z0-9-]*)?\.tar\b.*: No such file or directory`)
+	reOrigName    = regexp.MustCompile(`[^\s/'"]+\.orig(?:-[A-Za-z0-9][A-Za-z0-9-]*)?\.tar[^\s'":]*`)
 )
+
+// dpkgSourceError starts dpkg-source's fatal messages, whichever tool ran
+// it (dpkg-buildpackage, pbuilder, lintian).
+const dpkgSourceError = "dpkg-source: error: "
 
 func (d *diagnosis) observe(line string) {
 	switch {
@@ -168,6 +184,14 @@ func (d *diagnosis) observe(line string) {
 		d.addDep(m[1] + m[2])
 		return
 	}
+	if d.orig == "" && reOrigMissing.MatchString(line) {
+		d.orig = withDefault(reOrigName.FindString(line), "the orig tarball")
+		return
+	}
+	if i := strings.Index(line, dpkgSourceError); i >= 0 && d.dpkgSource == "" {
+		d.dpkgSource = strings.TrimSpace(line[i:])
+		return
+	}
 	if d.compile == "" && reCompile.MatchString(line) {
 		d.compile = strings.TrimSpace(line)
 	}
@@ -185,10 +209,17 @@ func (d *diagnosis) addDep(dep string) {
 
 // err is the diagnosed reason, nil when none was recognised. A dependency
 // problem wins: a compile error after missing headers is its consequence.
-func (d *diagnosis) err() error {
+// A source package that cannot be unpacked or built comes next: nothing
+// was compiled then. A dpkg-source error has no sentinel of its own; it
+// says why the tool failed, so it is wrapped in the tool's fallback.
+func (d *diagnosis) err(fallback error) error {
 	switch {
 	case len(d.deps) > 0:
 		return fmt.Errorf("%w: %s", ErrBuildDeps, strings.Join(d.deps, "; "))
+	case d.orig != "":
+		return fmt.Errorf("%w %s: %s", ErrMissingOrig, d.orig, origHint)
+	case d.dpkgSource != "":
+		return fmt.Errorf("%w: %s", fallback, d.dpkgSource)
 	case d.compile != "":
 		return fmt.Errorf("%w: %s", ErrCompile, d.compile)
 	}
@@ -214,7 +245,22 @@ func checkDevChannel(job protocol.Job) error {
 
 // fail is the Outcome of a failed distribution step: the error's text is
 // the summary, so the reason is on the build page, not only in the log.
-func fail(err error) (Outcome, error) { return Outcome{Summary: err.Error()}, err }
+func fail(err error) (Outcome, error) { return Outcome{Summary: summaryLine(err.Error())}, err }
+
+// maxSummary bounds a step summary: it is one line on the build page and
+// in kiln ctl builds. Whatever it cuts is in the log, where every line of
+// the tool's output went.
+const maxSummary = 300
+
+// summaryLine makes s one line of at most maxSummary characters, cut at a
+// character boundary and marked with an ellipsis.
+func summaryLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > maxSummary {
+		return string(r[:maxSummary-1]) + "…"
+	}
+	return s
+}
 
 // stepDir resolves a with: directory option (default def) in the workspace
 // and creates it.
@@ -273,23 +319,29 @@ func packageList(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-// lintFindings are a linter's errors and warnings, each "package: tag".
+// lintFindings are a linter's errors and warnings.
 type lintFindings struct {
-	errors, warnings []string
+	errors, warnings []lintFinding
 }
 
+type lintFinding struct{ pkg, tag string }
+
+func (f lintFinding) String() string { return f.pkg + ": " + f.tag }
+
 // lintOutcome records findings as properties (NAME_errors, NAME_warnings:
-// counts; NAME_error_tags: the error tags) and in the summary, and fails
-// the step when with: fail_on asks: "error" fails on errors, "warning" on
+// counts; NAME_error_tags: the errors as "package: tag", space-separated)
+// and in the summary, which names the tags (see lintCounts), and fails the
+// step when with: fail_on asks: "error" fails on errors, "warning" on
 // either, "none" (the default) only records.
 func lintOutcome(env *Env, name string, with map[string]string, f lintFindings) (Outcome, error) {
 	env.Props.Set(name+"_errors", fmt.Sprint(len(f.errors)))
 	env.Props.Set(name+"_warnings", fmt.Sprint(len(f.warnings)))
-	env.Props.Set(name+"_error_tags", strings.Join(f.errors, " "))
-	summary := fmt.Sprintf("%d error(s), %d warning(s)", len(f.errors), len(f.warnings))
-	if len(f.errors) > 0 {
-		summary += ": " + strings.Join(f.errors, ", ")
+	errTags := make([]string, len(f.errors))
+	for i, e := range f.errors {
+		errTags[i] = e.String()
 	}
+	env.Props.Set(name+"_error_tags", strings.Join(errTags, " "))
+	counts := lintCounts(f)
 	failOn := withDefault(with["fail_on"], "none")
 	var failed bool
 	switch failOn {
@@ -302,8 +354,54 @@ func lintOutcome(env *Env, name string, with map[string]string, f lintFindings) 
 		return fail(fmt.Errorf("%s: fail_on %q: want none, error or warning", name, failOn))
 	}
 	if failed {
-		err := fmt.Errorf("%s: %w: %s", name, ErrLint, summary)
-		return Outcome{Summary: err.Error()}, err
+		return fail(fmt.Errorf("%s: %w: %s", name, ErrLint, counts))
 	}
-	return Outcome{Summary: summary}, nil
+	return Outcome{Summary: summaryLine(name + ": " + counts)}, nil
+}
+
+// lintTagsShown bounds the tags a summary names per severity; the log has
+// every finding.
+const lintTagsShown = 6
+
+// lintCounts is "2 errors (bad-distribution-in-changes-file,
+// no-copyright-file ×2), 1 warning (no-manual-page)": the count of each
+// severity and its distinct tags, the most frequent first, then by name.
+func lintCounts(f lintFindings) string {
+	return countTags(f.errors, "error") + ", " + countTags(f.warnings, "warning")
+}
+
+func countTags(findings []lintFinding, noun string) string {
+	s := fmt.Sprintf("%d %s", len(findings), noun)
+	if len(findings) != 1 {
+		s += "s"
+	}
+	if len(findings) == 0 {
+		return s
+	}
+	n := map[string]int{}
+	var tags []string
+	for _, f := range findings {
+		if n[f.tag] == 0 {
+			tags = append(tags, f.tag)
+		}
+		n[f.tag]++
+	}
+	slices.SortFunc(tags, func(a, b string) int {
+		if n[a] != n[b] {
+			return n[b] - n[a]
+		}
+		return strings.Compare(a, b)
+	})
+	shown := make([]string, 0, lintTagsShown+1)
+	for i, t := range tags {
+		if i == lintTagsShown {
+			shown = append(shown, fmt.Sprintf("%d more", len(tags)-i))
+			break
+		}
+		if n[t] > 1 {
+			t += fmt.Sprintf(" ×%d", n[t])
+		}
+		shown = append(shown, t)
+	}
+	return s + " (" + strings.Join(shown, ", ") + ")"
 }

@@ -38,23 +38,28 @@ type failureCase struct {
 	fixture string
 	mutate  func(t *testing.T, ws string)
 	want    error
-	summary string // must appear in the step's summary, not only in the log
+	summary string            // must appear in the step's summary, not only in the log
+	with    map[string]string // the step's with:
 }
 
-// runFailureCases runs step on each case's fixture and checks the error,
-// the summary and that nothing was left in dist/ for the upload step.
+// runFailureCases runs step on each case's fixture, as mutate leaves it,
+// and checks the error, the summary (one short line) and that nothing was
+// left in dist/ for the upload step. One table per step and format.
 func runFailureCases(t *testing.T, step Step, format, target string, cases []failureCase) {
 	t.Helper()
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			env, log := fixtureEnv(t, tt.fixture, format, target)
 			tt.mutate(t, env.Workspace)
-			o, err := runStep(t, step, env, nil)
+			o, err := runStep(t, step, env, tt.with)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v\n%s", err, tt.want, log)
 			}
 			if !strings.Contains(o.Summary, tt.summary) {
 				t.Errorf("summary %q lacks %q", o.Summary, tt.summary)
+			}
+			if strings.Contains(o.Summary, "\n") || len([]rune(o.Summary)) > maxSummary {
+				t.Errorf("summary is not one short line: %q", o.Summary)
 			}
 			if m, _ := filepath.Glob(filepath.Join(env.Workspace, "dist", "*")); len(m) > 0 {
 				t.Errorf("a failed build left files to upload: %v", m)
@@ -63,6 +68,10 @@ func runFailureCases(t *testing.T, step Step, format, target string, cases []fai
 	}
 }
 
+// The forms of the reasons that cannot be captured on a test host (they
+// come from inside a chroot), and the precedence between reasons. Output
+// captured from the real tools is in testdata/failures, read by
+// reasons_test.go.
 func TestDiagnosis(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -70,13 +79,16 @@ func TestDiagnosis(t *testing.T) {
 		want   error
 		reason string
 	}{
-		{"dpkg-checkbuilddeps", "dpkg-checkbuilddeps: error: Unmet build dependencies: libgreet-dev, libfoo (>= 2)\n", ErrBuildDeps, "libgreet-dev; libfoo (>= 2)"},
+		// pbuilder's default resolver (aptitude, pbuilder-satisfydepends-dummy);
+		// the real pbuilder e2e test TestPbuilderUnmetBuildDependency sees it.
 		{"pbuilder satisfydepends", "The following packages have unmet dependencies:\n pbuilder-satisfydepends-dummy : Depends: libgreet-dev but it is not installable\nE: Unable to correct problems, you have held broken packages.\n", ErrBuildDeps, "libgreet-dev but it is not installable"},
-		{"rpmbuild", "error: Failed build dependencies:\n\tlibgreet-devel is needed by greeter-1.0-1.x86_64\n\tzlib-devel >= 1.2 is needed by greeter-1.0-1.x86_64\n", ErrBuildDeps, "libgreet-devel; zlib-devel >= 1.2"},
-		{"dnf in mock", "No matching package to install: 'libgreet-devel'\n  - nothing provides libfoo-devel >= 2 needed by greeter-1.0-1.src\n", ErrBuildDeps, "libgreet-devel; libfoo-devel >= 2"},
-		{"gcc", "cc -O2 -c greet.c\ngreet.c:7:2: error: expected ';' before '}' token\ngreet.c:9:1: error: second\n", ErrCompile, "greet.c:7:2: error: expected ';' before '}' token"},
-		{"fatal", "main.c:1:10: fatal error: greet.h: No such file or directory\n", ErrCompile, "greet.h: No such file"},
+		// dnf's solver inside mock, for a dependency no repository provides.
+		{"dnf in mock", "  - nothing provides libfoo-devel >= 2 needed by greeter-1.0-1.src\n", ErrBuildDeps, "libfoo-devel >= 2"},
+		// pbuilder's copy of the .dsc's files into the chroot.
+		{"pbuilder copydsc", "cp: cannot stat '/ws/dist/source/hello_1.0.orig.tar.gz': No such file or directory\n", ErrMissingOrig, "hello_1.0.orig.tar.gz: the source step makes it"},
 		{"deps win over the compile error they cause", "x.c:1:1: error: boom\ndpkg-checkbuilddeps: error: Unmet build dependencies: libgreet-dev\n", ErrBuildDeps, "libgreet-dev"},
+		{"a missing orig wins over the dpkg-source error it causes", "dpkg-source: error: something else\ndpkg-source: error: cannot copy ./a_1.orig.tar.xz to /t/a_1.orig.tar.xz: No such file or directory\n", ErrMissingOrig, "a_1.orig.tar.xz"},
+		{"a dpkg-source error wins over a compile error", "x.c:1:1: error: boom\ndpkg-source: error: unrepresentable changes to source\n", ErrBuildFailed, "package build failed: dpkg-source: error: unrepresentable changes to source"},
 		{"nothing recognisable", "make: *** [Makefile:3: all] Error 2\n", nil, ""},
 	}
 	for _, tt := range tests {
@@ -85,7 +97,7 @@ func TestDiagnosis(t *testing.T) {
 			for l := range strings.SplitSeq(strings.TrimSuffix(tt.output, "\n"), "\n") {
 				d.observe(l)
 			}
-			err := d.err()
+			err := d.err(ErrBuildFailed)
 			if !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}

@@ -31,10 +31,10 @@ func TestDpkgFailureReasons(t *testing.T) {
 	kilntest.NeedTool(t, "dpkg-buildpackage", "dh", "gcc")
 	runFailureCases(t, Dpkg{}, "apt", "debian/bookworm/amd64", []failureCase{
 		// libgreet-dev is not installed on the host: the program cannot build.
-		{"unmet build dependency", "greeter", func(*testing.T, string) {}, ErrBuildDeps, "libgreet-dev"},
+		{"unmet build dependency", "greeter", func(*testing.T, string) {}, ErrBuildDeps, "libgreet-dev", nil},
 		{"compile error", "libgreet", func(t *testing.T, ws string) {
 			writeFile(t, filepath.Join(ws, "greet.c"), "#include \"greet.h\"\nconst char *greet(const char *n) { return n }\n")
-		}, ErrCompile, "greet.c:2:"},
-		{"no debian dir", "libgreet", func(t *testing.T, ws string) { rmAll(t, ws, "debian") }, ErrNoPackaging, "no debian/"},
+		}, ErrCompile, "greet.c:2:", nil},
+		{"no debian dir", "libgreet", func(t *testing.T, ws string) { rmAll(t, ws, "debian") }, ErrNoPackaging, "no debian/", nil},
 	})
 }

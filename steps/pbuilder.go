@@ -18,9 +18,11 @@ import (
 // worker keeps under its cache directory.
 //
 // with: dsc (default ${prop.dsc}, set by the source step), dir (results,
-// default "dist"), max_age (rebuild age of the base tarball, default 168h),
-// mirror (default Debian's or Ubuntu's main archive), components (default
-// "main"), keyring (debootstrap's keyring for the base, default its own).
+// default "dist": what the .changes lists and the rest of the source
+// package, see completeSourcePackages), max_age (rebuild age of the base
+// tarball, default 168h), mirror (default Debian's or Ubuntu's main
+// archive), components (default "main"), keyring (debootstrap's keyring
+// for the base, default its own).
 //
 // The job's RepoURL, the target's dev channel, is added to the chroot with
 // its key (RepoKey) by a D hook, which pbuilder runs before it installs the
@@ -72,6 +74,11 @@ func (Pbuilder) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome,
 	out, err := runTool(ctx, env, ".", spec.Timeout, nil, asRoot(append(argv, dsc)...)...)
 	if err != nil {
 		return fail(out.failure("pbuilder", err, ErrBuildFailed))
+	}
+	// pbuilder copied only what the .changes lists; the orig tarball of a
+	// later revision is not among it, but the source package needs it.
+	if err := completeSourcePackages(env, outDir, filepath.Dir(dsc)); err != nil {
+		return fail(fmt.Errorf("pbuilder: %w", err))
 	}
 	debs, err := globFiles(outDir, "*.deb")
 	if err != nil {

@@ -195,3 +195,47 @@ func TestPbuilderBadInput(t *testing.T) {
 		})
 	}
 }
+
+// standInPbuilderDpkg is NOT pbuilder either, and needs no chroot: for
+// "build" it does on the host what pbuilder build does inside one
+// (pbuilder 0.231, /usr/lib/pbuilder/pbuilder-buildpackage): copy the .dsc
+// and the files it lists into a build place, unpack it with dpkg-source
+// -x, run dpkg-buildpackage -us -uc there, write the source-only .changes
+// (SOURCE_ONLY_CHANGES=yes, pbuilder's default) and copy into
+// --buildresult each .changes and only the files the .changes list. So
+// the result directory of a revision -2 or later upload lacks the orig
+// tarball exactly as real pbuilder's does. create and update just write
+// the base file.
+const standInPbuilderDpkg = `#!/bin/sh
+set -e
+echo "$*" >> "$STANDIN_LOG"
+cmd=$1; shift
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --basetgz) base=$2; shift ;;
+    --buildresult) result=$2; shift ;;
+    --hookdir) shift ;;
+    *) dsc=$1 ;;
+  esac
+  shift
+done
+case "$cmd" in
+  create|update) echo base > "$base"; exit 0 ;;
+esac
+files() { sed -n '/^Files:/,/^[^ ]/p' "$1" | awk -v n="$2" 'NF==n {print $n}'; }
+place=$(mktemp -d)
+cp "$dsc" "$place/"
+for f in $(files "$dsc" 3); do cp "$(dirname "$dsc")/$f" "$place/"; done
+name=$(basename "$dsc" .dsc)
+cd "$place"
+dpkg-source -x "$name.dsc" build
+cd build
+dpkg-buildpackage -us -uc
+dpkg-genchanges -S > "../${name}_source.changes"
+cd ..
+for c in *.changes; do
+  cp "$c" "$result/"
+  for f in $(files "$c" 5); do cp "$f" "$result/"; done
+done
+rm -rf "$place"
+`

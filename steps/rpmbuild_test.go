@@ -26,13 +26,13 @@ func TestRPMBuildFailureReasons(t *testing.T) {
 	kilntest.NeedTool(t, "rpmbuild", "rpmspec", "rpm", "gcc")
 	runFailureCases(t, RPMBuild{}, "yum", "centos/9/x86_64", []failureCase{
 		// No dev channel, so nothing provides libgreet-devel.
-		{"unmet build dependency", "greeter", func(*testing.T, string) {}, ErrBuildDeps, "libgreet-devel"},
+		{"unmet build dependency", "greeter", func(*testing.T, string) {}, ErrBuildDeps, "libgreet-devel", nil},
 		{"compile error", "libgreet", func(t *testing.T, ws string) {
 			writeFile(t, filepath.Join(ws, "greet.c"), "#include \"greet.h\"\nconst char *greet(const char *n) { return n }\n")
-		}, ErrCompile, "greet.c:2:"},
-		{"no spec", "libgreet", func(t *testing.T, ws string) { rmAll(t, ws, "libgreet.spec") }, ErrNoPackaging, "no *.spec"},
+		}, ErrCompile, "greet.c:2:", nil},
+		{"no spec", "libgreet", func(t *testing.T, ws string) { rmAll(t, ws, "libgreet.spec") }, ErrNoPackaging, "no *.spec", nil},
 		{"bad spec", "libgreet", func(t *testing.T, ws string) {
 			writeFile(t, filepath.Join(ws, "libgreet.spec"), "Name: libgreet\nVersion 1.0\n")
-		}, ErrBadSpec, "Unknown tag"},
+		}, ErrBadSpec, "Unknown tag", nil},
 	})
 }

@@ -148,6 +148,12 @@ func stageDebian(ctx context.Context, env *Env, spec protocol.Step, parent strin
 	if native && hasRevision {
 		return src, fmt.Errorf("%w: format %s but version %s has a Debian revision (%s)", ErrBadChangelog, src.Format, src.Version, revision)
 	}
+	// dpkg-source would ask for an orig tarball first, which the step
+	// makes only for a version with a revision, and then refuse the
+	// version: name the actual mistake.
+	if src.Format == "3.0 (quilt)" && !hasRevision {
+		return src, fmt.Errorf("%w: format %s but version %s has no Debian revision (such as -1)", ErrBadChangelog, src.Format, src.Version)
+	}
 	src.Tree = filepath.Join(parent, src.Name+"-"+upstream)
 	if err := os.RemoveAll(src.Tree); err != nil {
 		return src, fmt.Errorf("stage: %w", err)
@@ -163,6 +169,9 @@ func stageDebian(ctx context.Context, env *Env, spec protocol.Step, parent strin
 		p, err := env.Path(given)
 		if err != nil {
 			return src, fmt.Errorf("orig: %w", err)
+		}
+		if _, err := os.Stat(p); err != nil {
+			return src, fmt.Errorf("%w %s: with: {orig: %s}: %w", ErrMissingOrig, filepath.Base(orig), given, err)
 		}
 		return src, copyFile(p, orig, 0o644)
 	}

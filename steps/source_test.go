@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -113,42 +112,57 @@ func TestTarballReproducible(t *testing.T) {
 	}
 }
 
-func TestSourceBadInput(t *testing.T) {
-	kilntest.NeedTool(t, "dpkg-source", "dpkg-parsechangelog", "rpmbuild", "rpmspec")
-	tests := []struct {
-		name, format string
-		mutate       func(t *testing.T, ws string)
-		want         error
-		summary      string
-	}{
-		{"no debian dir", "apt", func(t *testing.T, ws string) { rmAll(t, ws, "debian") }, ErrNoPackaging, "no debian/ directory"},
-		{"bad changelog", "apt", func(t *testing.T, ws string) {
+// The source step's failures, one table per format: the reason is in the
+// summary, and dist/ stays empty.
+func TestSourceFailureReasonsDebian(t *testing.T) {
+	kilntest.NeedTool(t, "dpkg-source", "dpkg-parsechangelog")
+	setChangelogVersion := func(v string) func(*testing.T, string) {
+		return func(t *testing.T, ws string) {
+			p := filepath.Join(ws, "debian/changelog")
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, p, strings.Replace(string(b), "(1.0-1)", "("+v+")", 1))
+		}
+	}
+	runFailureCases(t, Source{}, "apt", "debian/bookworm/amd64", []failureCase{
+		{"no debian dir", "libgreet", func(t *testing.T, ws string) { rmAll(t, ws, "debian") }, ErrNoPackaging, "no debian/ directory", nil},
+		{"bad changelog", "libgreet", func(t *testing.T, ws string) {
 			writeFile(t, filepath.Join(ws, "debian/changelog"), "this is not a changelog\n")
-		}, ErrBadChangelog, "badly formatted heading line"},
-		{"native with revision", "apt", func(t *testing.T, ws string) {
+		}, ErrBadChangelog, "badly formatted heading line", nil},
+		{"native with revision", "libgreet", func(t *testing.T, ws string) {
 			writeFile(t, filepath.Join(ws, "debian/source/format"), "3.0 (native)\n")
-		}, ErrBadChangelog, "has a Debian revision"},
-		{"no spec", "yum", func(t *testing.T, ws string) { rmAll(t, ws, "libgreet.spec") }, ErrNoPackaging, "no *.spec"},
-		{"bad spec", "yum", func(t *testing.T, ws string) {
+		}, ErrBadChangelog, "has a Debian revision", nil},
+		{"quilt without revision", "libgreet", setChangelogVersion("1.0"), ErrBadChangelog, "format 3.0 (quilt) but version 1.0 has no Debian revision", nil},
+		// with: orig names a file that is not there.
+		{"orig not there", "libgreet", func(*testing.T, string) {}, ErrMissingOrig,
+			"source: missing orig tarball libgreet_1.0.orig.tar.gz: with: {orig: upstream/libgreet-1.0.tar.gz}", map[string]string{"orig": "upstream/libgreet-1.0.tar.gz"}},
+		// with: orig is an older upstream than the tree: dpkg-source finds
+		// upstream changes without a patch for them.
+		{"orig older than the tree", "libgreet", func(t *testing.T, ws string) {
+			if err := os.MkdirAll(filepath.Join(ws, ".kiln"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := writeTarGz(filepath.Join(ws, ".kiln/old.tar.gz"), ws, "libgreet-1.0", time.Unix(0, 0), ".git", ".kiln", "debian"); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(ws, "greet.h"), "const char *greet(const char *name); /* changed */\n")
+		}, ErrBuildFailed, "dpkg-source: package build failed: dpkg-source: error: aborting due to unexpected upstream changes", map[string]string{"orig": ".kiln/old.tar.gz"}},
+	})
+}
+
+func TestSourceFailureReasonsRPM(t *testing.T) {
+	kilntest.NeedTool(t, "rpmbuild", "rpmspec")
+	runFailureCases(t, Source{}, "yum", "centos/9/x86_64", []failureCase{
+		{"no spec", "libgreet", func(t *testing.T, ws string) { rmAll(t, ws, "libgreet.spec") }, ErrNoPackaging, "no *.spec", nil},
+		{"bad spec", "libgreet", func(t *testing.T, ws string) {
 			writeFile(t, filepath.Join(ws, "libgreet.spec"), "Name: libgreet\nVersion 1.0\n")
-		}, ErrBadSpec, "Unknown tag"},
-		{"spec without Source0", "yum", func(t *testing.T, ws string) {
+		}, ErrBadSpec, "Unknown tag", nil},
+		{"spec without Source0", "libgreet", func(t *testing.T, ws string) {
 			writeFile(t, filepath.Join(ws, "libgreet.spec"), "Name: libgreet\nVersion: 1.0\nRelease: 1\nSummary: s\nLicense: MIT\n%description\nd\n")
-		}, ErrBadSpec, "lacks Name, Version, Release or Source0"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env, log := fixtureEnv(t, "libgreet", tt.format, "debian/bookworm/amd64")
-			tt.mutate(t, env.Workspace)
-			o, err := runStep(t, Source{}, env, nil)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("err = %v, want %v\n%s", err, tt.want, log)
-			}
-			if !strings.Contains(o.Summary, tt.summary) {
-				t.Errorf("summary %q lacks %q", o.Summary, tt.summary)
-			}
-		})
-	}
+		}, ErrBadSpec, "lacks Name, Version, Release or Source0", nil},
+	})
 }
 
 func rmAll(t *testing.T, ws, rel string) {

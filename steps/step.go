@@ -57,16 +57,20 @@ var registry = map[string]Step{
 // ${prop.NAME} in the spec's command, script, env, workdir, with and
 // artifacts replaced by the build's current properties (so a step sees what
 // the steps before it set). set_property regexps are left as written.
+// Whatever the step, its summary comes back as one line of at most
+// maxSummary characters; the detail is in the log.
 func Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, error) {
 	s, err := Lookup(spec.Type)
 	if err != nil {
-		return Outcome{Summary: err.Error()}, err
+		return Outcome{Summary: summaryLine(err.Error())}, err
 	}
 	spec, err = expandStep(env.Props, spec)
 	if err != nil {
-		return Outcome{Summary: err.Error()}, err
+		return Outcome{Summary: summaryLine(err.Error())}, err
 	}
-	return s.Run(ctx, env, spec)
+	out, err := s.Run(ctx, env, spec)
+	out.Summary = summaryLine(out.Summary)
+	return out, err
 }
 
 func expandStep(p *Properties, spec protocol.Step) (protocol.Step, error) {
