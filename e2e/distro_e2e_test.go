@@ -452,3 +452,53 @@ func verifyDNFInstall(t *testing.T, f *farm) {
 		t.Fatalf("greeter from the repository: %v: %s", err, out)
 	}
 }
+
+// oneComponent returns the builder of a single component built with kind on
+// target, with the default steps of that kind.
+func oneComponent(t *testing.T, target repo.Target, kind, component string) *builders.Builder {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kiln.yaml")
+	cfg := fmt.Sprintf(`
+targets:
+  - {distro: %s, versions: ["%s"], arches: [%s], kind: %s}
+components:
+  - {name: %s, git: https://git.invalid/%s}
+workers:
+  - {name: e2e, credentials: env:KILN_E2E_UNUSED}
+repos:
+  channels:
+    - {name: dev, key: e2e}
+`, target.Distro, target.Version, target.Arch, kind, component, component)
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, m, err := builders.LoadMatrix(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Builders) != 1 {
+		t.Fatalf("%d builders, want 1", len(m.Builders))
+	}
+	return m.Builders[0]
+}
+
+// A third Debian revision's upload carries no upstream tarball
+// (dpkg-genchanges leaves it out when the upstream version did not change),
+// and pbuilder copies only what the .changes lists. The default steps must
+// still lint the whole source package and publish the binary.
+func TestPbuilderRevision3Upload(t *testing.T) {
+	needTools(t, "pbuilder", "debootstrap", "dpkg-source", "lintian")
+	target := repo.Target{Distro: "debian", Version: "bookworm", Arch: "amd64", Format: pkgmeta.Deb, Key: "e2e"}
+	mirror := debianMirror(t, target.Version)
+	f := newFarm(t, target)
+	b := oneComponent(t, target, "pbuilder", "hello")
+	if !slices.ContainsFunc(b.Steps, func(s builders.Step) bool { return s.Type == "lintian" }) {
+		t.Fatalf("default pbuilder steps %v have no lintian", b.Steps)
+	}
+	setPbuilderOptions(b, map[string]string{"mirror": mirror})
+	artifacts := build(t, b, f)
+	if !slices.ContainsFunc(artifacts, func(a steps.File) bool { return strings.HasSuffix(a.Name, "hello_1.0-3_all.deb") }) {
+		t.Fatalf("uploaded %v, want hello_1.0-3_all.deb", artifacts)
+	}
+	f.publish(t, artifacts)
+}

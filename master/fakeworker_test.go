@@ -46,6 +46,11 @@ func startFakeWorker(t *testing.T, url, name string, tags []string, slots int) *
 	if _, err := nc.Subscribe(protocol.JobSubject(name), w.onJob); err != nil {
 		t.Fatal(err)
 	}
+	// The server must hold the subscription before the master, told by the
+	// hello, sends a job: a round trip proves it, as the real worker does.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	w.hello()
 	w.wg.Add(1)
 	go w.heartbeats()
