@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kiln-build/kiln/builders"
-	"github.com/kiln-build/kiln/master/natsd"
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/master/sched"
 	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/protocol"
@@ -83,27 +82,13 @@ type conversation struct {
 // one-node raft, with w1 and w2 configured and one build running on w1.
 func converse(t *testing.T) *conversation {
 	t.Helper()
-	dir := t.TempDir()
-	srv, err := natsd.Start(natsd.Options{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats"), Users: []natsd.User{{Name: "m", Password: "pw"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("m", "pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	node, err := state.Open(state.NodeOptions{Dir: filepath.Join(dir, "raft"), Logger: slog.New(slog.DiscardHandler)})
+	nc := kilntest.NATS(t).Connect("", "")
+	node, err := state.Open(state.NodeOptions{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = node.Close() })
-	for deadline := time.Now().Add(10 * time.Second); !node.IsLeader(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no raft leadership")
-		}
-	}
+	kilntest.WaitFor(t, 10*time.Second, "raft leadership", node.IsLeader)
 	ctx := context.Background()
 	out, err := node.Apply1(ctx, state.Command{Force: &state.ForceCmd{Component: "a", Time: time.Now(), Builds: []state.NewBuild{{Builder: "a@t", Target: "t"}}}})
 	if err != nil {
@@ -220,17 +205,7 @@ func TestLostResultRequeuesOnlyFromItsWorker(t *testing.T) {
 // delivered" (the scheduler marks the worker gone), an answer that is not an
 // ack is an error of its own, and an ack comes back as the worker sent it.
 func TestNATSSenderDeliversJobs(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := natsd.Start(natsd.Options{Addr: "127.0.0.1:0", StoreDir: dir, Users: []natsd.User{{Name: "m", Password: "pw"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("m", "pw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := kilntest.NATS(t).Connect("", "")
 	s := NewNATSSender(nc)
 	job := protocol.Job{V: protocol.Version, Build: "7", Attempt: 1}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
