@@ -287,6 +287,29 @@ type resolved struct {
 	kind  string
 	steps []Step
 	tags  []string
+	// native kinds build with a tool that makes packages for the host's
+	// own architecture, so their builders also need the target's arch
+	// among a worker's tags; byArch keeps one tag list per arch.
+	native bool
+	byArch map[string][]string
+}
+
+// tagsFor returns the tags a builder of r on arch requires.
+func (r *resolved) tagsFor(arch string) []string {
+	if !r.native || arch == "" {
+		return r.tags
+	}
+	if t, ok := r.byArch[arch]; ok {
+		return t
+	}
+	t := slices.Concat(r.tags, []string{arch})
+	slices.Sort(t)
+	t = slices.Compact(t)
+	if r.byArch == nil {
+		r.byArch = map[string][]string{}
+	}
+	r.byArch[arch] = t
+	return t
 }
 
 func (c *checker) expand(targets []targetInfo, index map[string]int) *Matrix {
@@ -332,7 +355,7 @@ func (c *checker) expand(targets []targetInfo, index map[string]int) *Matrix {
 				Target:     t.Target,
 				Kind:       r.kind,
 				Format:     cfg.Targets[t.distro].Format,
-				Tags:       r.tags,
+				Tags:       r.tagsFor(t.Target.Arch),
 				Steps:      r.steps,
 				Properties: comp.Properties,
 				Priority:   comp.Priority,
@@ -395,6 +418,7 @@ func (c *checker) resolveBuilder(ci, di int) *resolved {
 	tags := slices.Concat(d.Tags, comp.Tags)
 	if k.tool != "" {
 		tags = append(tags, k.tool)
+		r.native = true
 	}
 	slices.Sort(tags)
 	r.tags = slices.Compact(tags)

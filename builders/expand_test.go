@@ -213,8 +213,9 @@ components:
 		collapse bool
 		priority int
 	}{
-		{"a@debian/bookworm/amd64", "pbuilder", []string{"checkout", "source", "pbuilder", "lintian", "upload"}, []string{"big", "debian", "pbuilder"}, true, 0},
-		{"b@centos/9/x86_64", "mock", []string{"checkout", "shell", "lint", "shell-2", "upload"}, []string{"mock"}, true, 0},
+		// Native kinds need the target's arch too; nfpm and shell run anywhere.
+		{"a@debian/bookworm/amd64", "pbuilder", []string{"checkout", "source", "pbuilder", "lintian", "upload"}, []string{"amd64", "big", "debian", "pbuilder"}, true, 0},
+		{"b@centos/9/x86_64", "mock", []string{"checkout", "shell", "lint", "shell-2", "upload"}, []string{"mock", "x86_64"}, true, 0},
 		{"c@centos/8/x86_64", "nfpm", []string{"checkout", "nfpm", "upload"}, nil, false, 7},
 		{"d@centos/8/x86_64", "shell", []string{"checkout", "shell"}, nil, true, 0},
 	}
@@ -388,7 +389,7 @@ func TestHandBuiltConfig(t *testing.T) {
 	}
 	cfg.Components[0].Depends = nil
 	m, err := Expand(cfg)
-	if err != nil || len(m.Builders) != 1 || m.Builders[0].Tags[0] != "dpkg-buildpackage" {
+	if err != nil || len(m.Builders) != 1 || !slices.Equal(m.Builders[0].Tags, []string{"amd64", "dpkg-buildpackage"}) {
 		t.Fatalf("Expand = %v, %v", m, err)
 	}
 }
@@ -501,4 +502,42 @@ func mustAbs(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return abs
+}
+
+// A native kind's builders need the target's arch; an nfpm builder of the
+// same component and targets runs anywhere.
+func TestNativeKindsRequireTheTargetsArch(t *testing.T) {
+	cfg, err := LoadBytes("test.yaml", []byte(`
+targets:
+  - {distro: debian, versions: [bookworm], arches: [amd64, arm64], kind: pbuilder}
+  - {distro: centos, versions: ["9"], arches: [x86_64, aarch64], kind: nfpm, format: yum}
+components:
+  - {name: a, git: x}
+repos:
+  channels: [{name: dev, key: k}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Expand(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		builder string
+		tags    []string
+	}{
+		{"a@debian/bookworm/amd64", []string{"amd64", "pbuilder"}},
+		{"a@debian/bookworm/arm64", []string{"arm64", "pbuilder"}},
+		{"a@centos/9/x86_64", nil},
+		{"a@centos/9/aarch64", nil},
+	} {
+		b, ok := m.Builder(tc.builder)
+		if !ok {
+			t.Fatalf("no builder %s", tc.builder)
+		}
+		if !slices.Equal(b.Tags, tc.tags) {
+			t.Errorf("%s requires %v, want %v", tc.builder, b.Tags, tc.tags)
+		}
+	}
 }
