@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/kiln-build/kiln/protocol"
@@ -17,13 +18,23 @@ import (
 //
 // Without globs it takes the packages of the job's format from dist/, where
 // packaging steps put what they build, so the default step lists of the
-// build kinds need no per-component configuration.
+// build kinds need no per-component configuration. With them it also keeps
+// the records of a Debian upload, the .changes and .buildinfo, when the
+// build made them (a dpkg-buildpackage build does, nfpm does not): they say
+// what was built from what, with which build dependencies, and are kept
+// with the build rather than published.
 type Upload struct{}
 
-// defaultArtifacts are the globs of an upload step that names none.
+// defaultArtifacts are the globs of an upload step that names none; each
+// must match.
 var defaultArtifacts = map[string][]string{
 	"apt": {"dist/*.deb"},
 	"yum": {"dist/*.rpm"},
+}
+
+// uploadRecords are kept too when an upload step names no globs, if there.
+var uploadRecords = map[string][]string{
+	"apt": {"dist/*.changes", "dist/*.buildinfo"},
 }
 
 // ErrNoArtifacts is returned when a glob matched no file.
@@ -32,15 +43,17 @@ var ErrNoArtifacts = errors.New("no file matched")
 func (Upload) Run(_ context.Context, env *Env, spec protocol.Step) (Outcome, error) {
 	fail := func(err error) (Outcome, error) { return Outcome{Summary: err.Error()}, err }
 	patterns := spec.Artifacts
+	var optional []string
 	if len(patterns) == 0 {
-		patterns = defaultArtifacts[env.Job.Format]
+		patterns, optional = defaultArtifacts[env.Job.Format], uploadRecords[env.Job.Format]
 	}
 	if len(patterns) == 0 {
 		return fail(fmt.Errorf("upload: no artifacts globs given, and job format %q implies none", env.Job.Format))
 	}
 	seen := map[string]bool{}
 	var out []File
-	for _, g := range patterns {
+	for i, g := range slices.Concat(patterns, optional) {
+		required := i < len(patterns)
 		if _, err := env.Path(g); err != nil {
 			return fail(fmt.Errorf("upload %q: %w", g, err))
 		}
@@ -71,7 +84,7 @@ func (Upload) Run(_ context.Context, env *Env, spec protocol.Step) (Outcome, err
 				out = append(out, File{Name: rel, Path: real})
 			}
 		}
-		if n == 0 {
+		if n == 0 && required {
 			return fail(fmt.Errorf("upload %q: %w", g, ErrNoArtifacts))
 		}
 	}

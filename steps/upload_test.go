@@ -15,22 +15,30 @@ func TestUpload(t *testing.T) {
 		name    string
 		format  string
 		globs   []string
+		files   []string // in the workspace; nil: two .debs and notes.txt
 		want    []string
 		wantErr error
 	}{
-		{"globs, deduplicated and sorted", "", []string{"dist/*.deb", "dist/b_1.0_amd64.deb", "*.txt"}, []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb", "notes.txt"}, nil},
-		{"property in glob", "", []string{"dist/${prop.component}_*"}, []string{"dist/a_1.0_amd64.deb"}, nil},
-		{"parent escape", "", []string{"../*"}, nil, ErrEscapesWorkspace},
-		{"absolute path", "", []string{"/etc/passwd"}, nil, ErrEscapesWorkspace},
-		{"symlink out of the workspace", "", []string{"leak/*"}, nil, ErrEscapesWorkspace},
-		{"nothing matched", "", []string{"dist/*.rpm"}, nil, ErrNoArtifacts},
-		{"format's packages by default", "apt", nil, []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb"}, nil},
-		{"default finds no rpm", "yum", nil, nil, ErrNoArtifacts},
+		{"globs, deduplicated and sorted", "", []string{"dist/*.deb", "dist/b_1.0_amd64.deb", "*.txt"}, nil, []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb", "notes.txt"}, nil},
+		{"property in glob", "", []string{"dist/${prop.component}_*"}, nil, []string{"dist/a_1.0_amd64.deb"}, nil},
+		{"parent escape", "", []string{"../*"}, nil, nil, ErrEscapesWorkspace},
+		{"absolute path", "", []string{"/etc/passwd"}, nil, nil, ErrEscapesWorkspace},
+		{"symlink out of the workspace", "", []string{"leak/*"}, nil, nil, ErrEscapesWorkspace},
+		{"nothing matched", "", []string{"dist/*.rpm"}, nil, nil, ErrNoArtifacts},
+		{"format's packages by default", "apt", nil, nil, []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb"}, nil},
+		{"default finds no rpm", "yum", nil, nil, nil, ErrNoArtifacts},
+		{"a Debian upload's records kept with its packages", "apt", nil, []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb", "notes.txt", "dist/a_1.0_amd64.changes", "dist/a_1.0_amd64.buildinfo"}, []string{"dist/a_1.0_amd64.buildinfo", "dist/a_1.0_amd64.changes", "dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb"}, nil},
+		{"records only with the default globs", "apt", []string{"dist/*.deb"}, []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb", "notes.txt", "dist/a_1.0_amd64.changes"}, []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb"}, nil},
+		{"records without packages are not a build", "apt", nil, []string{"dist/a_1.0_amd64.changes"}, nil, ErrNoArtifacts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env, _ := newTestEnv(t, protocol.Job{Component: "a", Format: tt.format})
-			for _, f := range []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb", "notes.txt"} {
+			files := tt.files
+			if files == nil {
+				files = []string{"dist/a_1.0_amd64.deb", "dist/b_1.0_amd64.deb", "notes.txt"}
+			}
+			for _, f := range files {
 				writeFile(t, filepath.Join(env.Workspace, f), f)
 			}
 			outside := t.TempDir()
