@@ -25,11 +25,7 @@ FUZZ_TARGETS := builders:FuzzLoad master/hooks:FuzzGitHub master/hooks:FuzzGitea
 	master/hooks:FuzzRepoKey master/web:FuzzRenderANSI signing:FuzzRPMHeader
 
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz $$pkg $$fn"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg; \
-	done
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz.sh $(FUZZ_TARGETS)
 
 lint:
 	$(GO) vet ./...
