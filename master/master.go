@@ -17,6 +17,7 @@
 package master
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,13 +116,13 @@ func New(o Options) (m *Master, err error) {
 	if err != nil {
 		return nil, err
 	}
-	o.ConfigPath, o.DataDir = settings.ConfigPath, firstOf(settings.DataDir, cfg.Master.DataDir)
+	o.ConfigPath, o.DataDir = settings.ConfigPath, cmp.Or(settings.DataDir, cfg.Master.DataDir)
 	if o.DataDir == "" {
 		return nil, errors.New("no data dir: pass --data or set master.data_dir")
 	}
-	o.HTTPAddr = firstOf(settings.HTTPAddr, cfg.Master.HTTP, builders.DefaultHTTP)
-	o.NATSAddr = firstOf(settings.NATSAddr, cfg.Master.NATS, builders.DefaultNATS)
-	o.NATSURL = firstOf(settings.NATSURL, cfg.Master.NATSURL)
+	o.HTTPAddr = cmp.Or(settings.HTTPAddr, cfg.Master.HTTP, builders.DefaultHTTP)
+	o.NATSAddr = cmp.Or(settings.NATSAddr, cfg.Master.NATS, builders.DefaultNATS)
+	o.NATSURL = cmp.Or(settings.NATSURL, cfg.Master.NATSURL)
 	m = &Master{o: o, log: o.Logger, conf: conf, metrics: metrics.New()}
 	m.matrix.Store(matrix)
 	// "return nil, err" clears the named result before deferred calls run.
@@ -176,15 +177,6 @@ func New(o Options) (m *Master, err error) {
 	}
 	m.httpSrv = &http.Server{Handler: m.mux, ReadHeaderTimeout: 10 * time.Second}
 	return m, nil
-}
-
-func firstOf(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func durationOr(d, def time.Duration) time.Duration {

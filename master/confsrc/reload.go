@@ -1,6 +1,7 @@
 package confsrc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,7 +60,7 @@ func Open(o *Settings) (*Source, *builders.Config, *builders.Matrix, error) {
 	}
 	s := &Source{conf: &configState{src: src, stamp: src.stamp()}, log: o.Logger, watch: DefaultWatch}
 	s.conf.status = api.ConfigStatus{
-		Source: firstOf(src.git.Git, src.local), Branch: src.git.Branch, Path: src.git.Path,
+		Source: cmp.Or(src.git.Git, src.local), Branch: src.git.Branch, Path: src.git.Path,
 		Commit: version, LoadedAt: time.Now(), Builders: len(mx.Builders),
 	}
 	if src.repo != nil {

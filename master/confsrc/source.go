@@ -8,6 +8,7 @@
 package confsrc
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -109,10 +110,10 @@ func openConfig(o *Settings) (*builders.Config, *builders.Matrix, *configSource,
 	}
 	// The bootstrap's master section holds what only a restart can change.
 	if boot != nil {
-		o.DataDir = firstOf(o.DataDir, boot.Master.DataDir)
-		o.HTTPAddr = firstOf(o.HTTPAddr, boot.Master.HTTP)
-		o.NATSAddr = firstOf(o.NATSAddr, boot.Master.NATS)
-		o.NATSURL = firstOf(o.NATSURL, boot.Master.NATSURL)
+		o.DataDir = cmp.Or(o.DataDir, boot.Master.DataDir)
+		o.HTTPAddr = cmp.Or(o.HTTPAddr, boot.Master.HTTP)
+		o.NATSAddr = cmp.Or(o.NATSAddr, boot.Master.NATS)
+		o.NATSURL = cmp.Or(o.NATSURL, boot.Master.NATSURL)
 	}
 	if o.DataDir == "" {
 		return nil, nil, nil, errors.New("no data dir for the config checkout: pass --data or set master.data_dir in the bootstrap file")
@@ -293,13 +294,4 @@ type configState struct {
 	status api.ConfigStatus
 	// stamp is the local config's fingerprint when last looked at.
 	stamp string
-}
-
-func firstOf(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -206,14 +206,7 @@ func (d *Dispatcher) result(ctx context.Context, msg *nats.Msg, name string) {
 // as lost and the build goes back to the queue at once, as it would after
 // the heartbeat timeout.
 func (d *Dispatcher) lost(ctx context.Context, msg *nats.Msg, r protocol.Result, log *slog.Logger) {
-	id := state.ParseID(r.Build)
-	b, err := d.o.Node.FSM.Build(id)
-	if err == nil && b.Worker != r.Worker {
-		// Only the worker running the attempt may give it up.
-		ackOutcome(msg, state.Outcome{Stale: true}, nil, log)
-		return
-	}
-	out, err := d.o.Node.Apply1(ctx, state.Command{Lost: &state.LostCmd{Build: id, Attempt: r.Attempt, Reason: r.Summary,
+	out, err := d.o.Node.Apply1(ctx, state.Command{Lost: &state.LostCmd{Build: state.ParseID(r.Build), Attempt: r.Attempt, Worker: r.Worker, Reason: r.Summary,
 		MaxAttempts: d.o.MaxAttempts, Time: time.Now()}})
 	ackOutcome(msg, out, err, log)
 	if err == nil && !out.Stale {

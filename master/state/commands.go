@@ -98,7 +98,11 @@ type SkipCmd struct {
 // LostCmd records that a running attempt's worker vanished. The build goes
 // back to the queue, or ends as exception after MaxAttempts lost attempts.
 type LostCmd struct {
-	Build       int64     `json:"build"`
+	Build int64 `json:"build"`
+	// Worker, when set, must be the one running the attempt: a worker may
+	// give up only its own build. (The leader's own verdict on a silent
+	// worker leaves it empty.)
+	Worker      string    `json:"worker,omitempty"`
 	Attempt     int       `json:"attempt"`
 	Reason      string    `json:"reason"`
 	MaxAttempts int       `json:"max_attempts"`

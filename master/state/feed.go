@@ -1,6 +1,9 @@
 package state
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // Feed hands what this node's committed commands did to the parts of the
 // master that react to it (metrics now; notifications and live pages next).
@@ -15,6 +18,7 @@ type Feed struct {
 
 // Subscription is one reader of a Feed.
 type Subscription struct {
+	feed   *Feed
 	mu     sync.Mutex
 	queue  [][]Outcome
 	ready  chan struct{} // one token while queue is non-empty
@@ -23,7 +27,7 @@ type Subscription struct {
 
 // Subscribe starts a subscription; Close ends it.
 func (f *Feed) Subscribe() *Subscription {
-	s := &Subscription{ready: make(chan struct{}, 1)}
+	s := &Subscription{feed: f, ready: make(chan struct{}, 1)}
 	f.mu.Lock()
 	f.subs = append(f.subs, s)
 	f.mu.Unlock()
@@ -64,8 +68,12 @@ func (s *Subscription) Next() [][]Outcome {
 	return q
 }
 
-// Close stops deliveries and drops what is queued.
+// Close stops deliveries, drops what is queued and leaves the feed.
 func (s *Subscription) Close() {
+	f := s.feed
+	f.mu.Lock()
+	f.subs = slices.DeleteFunc(slices.Clone(f.subs), func(x *Subscription) bool { return x == s })
+	f.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed, s.queue = true, nil

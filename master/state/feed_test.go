@@ -45,4 +45,10 @@ func TestFeedCarriesEndedBuildsInOrder(t *testing.T) {
 	if q := closed.Next(); len(q) != 0 {
 		t.Errorf("closed subscription received %d batches", len(q))
 	}
+	n.Events().mu.Lock()
+	subs := len(n.Events().subs)
+	n.Events().mu.Unlock()
+	if subs != 1 {
+		t.Errorf("feed holds %d subscriptions, want the one still open", subs)
+	}
 }

@@ -354,6 +354,10 @@ func (f *FSM) lost(c *LostCmd) Outcome {
 	if !ok {
 		return out
 	}
+	if c.Worker != "" && c.Worker != b.Worker {
+		out.Stale = true
+		return out
+	}
 	f.endAttempt(b, protocol.StatusLost, c.Reason, c.Time)
 	lost := 0
 	for _, a := range b.Attempts {

@@ -245,3 +245,19 @@ func restored(t *testing.T, f *FSM) *FSM {
 	}
 	return g
 }
+
+// A worker may report lost only the attempt it runs: another worker's
+// report is stale and changes nothing.
+func TestLostFromAnotherWorkerIsStale(t *testing.T) {
+	f := NewFSM()
+	id := chain(t, f)[0]
+	a := apply(t, f, Command{Assign: &AssignCmd{Build: id, Worker: "w1", Time: t0}})[0]
+	out := apply(t, f, Command{Lost: &LostCmd{Build: id, Attempt: a.Attempt, Worker: "w2", Reason: "not mine", Time: t0}})[0]
+	if b, _ := f.Build(id); !out.Stale || b.Status != protocol.StatusRunning || b.Attempts[0].Status == protocol.StatusLost {
+		t.Fatalf("another worker's lost report: %+v, build %s %+v", out, b.Status, b.Attempts)
+	}
+	out = apply(t, f, Command{Lost: &LostCmd{Build: id, Attempt: a.Attempt, Worker: "w1", Reason: "stopped", Time: t0}})[0]
+	if b, _ := f.Build(id); out.Stale || b.Status != protocol.StatusPending {
+		t.Fatalf("its own worker's lost report: %+v, build %s", out, b.Status)
+	}
+}

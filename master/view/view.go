@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,10 +52,7 @@ type Options struct {
 	ConfigStatus func() api.ConfigStatus
 	JetStream    jetstream.JetStream
 	Objects      jetstream.ObjectStore
-	Logger       interface {
-		Info(string, ...any)
-		Warn(string, ...any)
-	}
+	Logger       *slog.Logger
 }
 
 // View serves the API's backend; Pages serves the status pages.

@@ -5,6 +5,7 @@ package client
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,17 +33,8 @@ type Client struct {
 // New talks to master (default $KILN_MASTER, then DefaultMaster) with token
 // as the bearer token (default $KILN_TOKEN).
 func New(master, token string) *Client {
-	master = firstOf(master, os.Getenv("KILN_MASTER"), DefaultMaster)
-	return &Client{base: strings.TrimRight(master, "/"), token: firstOf(token, os.Getenv("KILN_TOKEN")), http: &http.Client{}}
-}
-
-func firstOf(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
+	master = cmp.Or(master, os.Getenv("KILN_MASTER"), DefaultMaster)
+	return &Client{base: strings.TrimRight(master, "/"), token: cmp.Or(token, os.Getenv("KILN_TOKEN")), http: &http.Client{}}
 }
 
 // Error is an answer other than 2xx; Message is the API's own.
