@@ -50,6 +50,14 @@ var kinds = map[string]kind{
 // kindNames is derived so a kind added to kinds is offered in hints too.
 var kindNames = slices.Sorted(maps.Keys(kinds))
 
+// Version policies (Component.Versions).
+const (
+	VersionsRebuild = "rebuild" // rebuilds and snapshots get versions that upgrade (the default)
+	VersionsExact   = "exact"   // the packaging's versions, never changed
+)
+
+var versionPolicies = []string{VersionsExact, VersionsRebuild}
+
 var rebuildPolicies = []string{RebuildDirect, RebuildNone, RebuildTransitive}
 
 var formats = []string{FormatApt, FormatYum}
@@ -83,6 +91,9 @@ func (c *Config) applyDefaults() {
 		}
 		if comp.Rebuild == "" {
 			comp.Rebuild = RebuildDirect
+		}
+		if comp.Versions == "" {
+			comp.Versions = VersionsRebuild
 		}
 	}
 	for i := range c.Workers {

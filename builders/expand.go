@@ -144,6 +144,9 @@ func (c *checker) checkComponents(targets []targetInfo) map[string]int {
 		if !slices.Contains(rebuildPolicies, comp.Rebuild) {
 			c.errorf(p+".rebuild", cmp.Or(suggest(comp.Rebuild, rebuildPolicies), "none, direct or transitive"), "unknown rebuild policy %q", comp.Rebuild)
 		}
+		if !slices.Contains(versionPolicies, comp.Versions) {
+			c.errorf(p+".versions", cmp.Or(suggest(comp.Versions, versionPolicies), "rebuild or exact"), "unknown version policy %q", comp.Versions)
+		}
 		c.tags(p+".tags", comp.Tags)
 		for _, k := range slices.Sorted(maps.Keys(comp.Properties)) {
 			c.name(p+".properties."+k, "property name", k, propPattern, propRule)

@@ -176,12 +176,12 @@ func builderMap(m *Matrix) map[string]*Builder {
 
 // builderSig is what makes two builders of the same name build differently.
 type builderSig struct {
-	Kind, Format, Git, Rebuild string
-	Branches, Tags, Deps       []string
-	Steps                      []Step
-	Properties                 map[string]string
-	Priority                   int
-	Collapse                   bool
+	Kind, Format, Git, Rebuild, Versions string
+	Branches, Tags, Deps                 []string
+	Steps                                []Step
+	Properties                           map[string]string
+	Priority                             int
+	Collapse                             bool
 }
 
 func signature(b *Builder) builderSig {
@@ -191,7 +191,7 @@ func signature(b *Builder) builderSig {
 	}
 	return builderSig{
 		Kind: b.Kind, Format: b.Format, Git: b.Component.Git, Rebuild: b.Component.Rebuild,
-		Branches: b.Component.Branches, Tags: b.Tags, Deps: b.Deps, Steps: b.Steps,
+		Versions: b.Component.Versions, Branches: b.Component.Branches, Tags: b.Tags, Deps: b.Deps, Steps: b.Steps,
 		Properties: props, Priority: b.Priority, Collapse: b.Collapse,
 	}
 }

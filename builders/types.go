@@ -84,6 +84,11 @@ type Component struct {
 	Properties map[string]string `yaml:"properties"`
 	Priority   int               `yaml:"priority"`
 	Rebuild    string            `yaml:"rebuild"` // none, direct (default), transitive: which reverse dependencies a change rebuilds
+	// Versions is "rebuild" (the default: a build that would repeat a
+	// published version gets a higher one, see docs/versions.md) or "exact"
+	// (the packaging's versions as they are; a republish of one with other
+	// bytes is refused).
+	Versions string `yaml:"versions"`
 	// Collapse false keeps every pending request instead of collapsing them
 	// into the newest; nil means the default, true.
 	Collapse *bool `yaml:"collapse"`

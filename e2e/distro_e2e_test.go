@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,12 +125,20 @@ func (f *farm) repoURL() string { return f.srv.URL + "/repos/dev/" + f.target.Di
 func (f *farm) publish(t *testing.T, files []steps.File) {
 	t.Helper()
 	for _, file := range files {
-		if ext := filepath.Ext(file.Name); ext != ".deb" && ext != ".rpm" {
+		if ext := filepath.Ext(file.Name); ext != ".deb" && ext != ".rpm" && ext != ".dsc" {
 			continue
 		}
 		p, err := pkgmeta.ReadFile(file.Path, filepath.Base(file.Name))
 		if err != nil {
 			t.Fatal(err)
+		}
+		// As the master does: the files a .dsc lists come with the build.
+		for i, sf := range p.Files {
+			j := slices.IndexFunc(files, func(a steps.File) bool { return filepath.Base(a.Name) == sf.Name })
+			if j < 0 {
+				t.Fatalf("%s lists %s, which the build did not upload", file.Name, sf.Name)
+			}
+			p.Files[i].Path = files[j].Path
 		}
 		f.packages = append(f.packages, p)
 	}
@@ -220,9 +229,9 @@ func setPbuilderOptions(b *builders.Builder, with map[string]string) {
 	}
 }
 
-func build(t *testing.T, b *builders.Builder, f *farm) []steps.File {
+func build(t *testing.T, b *builders.Builder, f *farm, prepare ...func(ws string, job *protocol.Job)) []steps.File {
 	t.Helper()
-	artifacts, step, o, err := tryBuild(t, b, f)
+	artifacts, step, o, err := tryBuild(t, b, f, prepare...)
 	if err != nil {
 		t.Fatalf("%s step %s: %v (%s)", b.Name, step, err, o.Summary)
 	}
@@ -233,8 +242,9 @@ func build(t *testing.T, b *builders.Builder, f *farm) []steps.File {
 }
 
 // tryBuild runs the steps until one fails and returns what was uploaded,
-// or the failed step's name, outcome and error.
-func tryBuild(t *testing.T, b *builders.Builder, f *farm) ([]steps.File, string, steps.Outcome, error) {
+// or the failed step's name, outcome and error. prepare, when given, sees
+// the workspace and the job before the steps run.
+func tryBuild(t *testing.T, b *builders.Builder, f *farm, prepare ...func(ws string, job *protocol.Job)) ([]steps.File, string, steps.Outcome, error) {
 	t.Helper()
 	ws := t.TempDir()
 	if out, err := exec.Command("cp", "-a", filepath.Join("..", "steps", "testdata", b.Component.Name)+"/.", ws).CombinedOutput(); err != nil {
@@ -242,6 +252,9 @@ func tryBuild(t *testing.T, b *builders.Builder, f *farm) ([]steps.File, string,
 	}
 	job := protocol.Job{V: protocol.Version, Build: b.Component.Name + "-e2e", Attempt: 1, Builder: b.Name, Component: b.Component.Name,
 		Target: b.Target.String(), Format: b.Format, RepoURL: f.repoURL(), RepoKey: string(f.pubKey)}
+	for _, p := range prepare {
+		p(ws, &job)
+	}
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "build.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -316,7 +329,85 @@ func TestPbuilderChain(t *testing.T) {
 		f.publish(t, build(t, b, f))
 	}
 	t.Logf("chain built and published in %s", time.Since(start).Round(time.Second))
-	verifyAptInstall(t, &farmRepo{url: f.repoURL(), codename: target.Version, arch: target.Arch, key: f.pubKey})
+	r := &farmRepo{url: f.repoURL(), codename: target.Version, arch: target.Arch, key: f.pubKey}
+	verifyAptInstall(t, r)
+
+	// A rebuild of the library with no source change, and a commit to the
+	// program after its last changelog entry: each must reach a client
+	// that installed the first builds, as an upgrade.
+	rebuilt := build(t, chain[0], f, func(_ string, job *protocol.Job) { job.Published = f.versions(chain[0].Component.Name) })
+	f.publish(t, rebuilt)
+	var head string
+	snapshot := build(t, chain[1], f, func(ws string, job *protocol.Job) {
+		job.Properties = map[string]string{"commit_time": strconv.FormatInt(time.Now().Unix(), 10)}
+		g := kilntest.GitRepo(t, kilntest.GitAt(ws))
+		g.Commit("", "import greeter 1.0")
+		g.Write("README", "a change after the changelog entry\n")
+		head = g.Commit("", "docs")
+	})
+	f.publish(t, snapshot)
+	verifyAptUpgrade(t, r, map[string]string{
+		"libgreet1": "1.0-1+b1",
+		"greeter":   "1.0+git1." + head[:7],
+	})
+}
+
+// versions lists the versions of the packages built from a source that
+// the channel has, as the master's Job.Published does for a builder.
+func (f *farm) versions(source string) []string {
+	var out []string
+	for _, p := range f.packages {
+		if p.Source == source || p.Name == source {
+			out = append(out, p.FullVersion())
+		}
+	}
+	return out
+}
+
+// verifyAptUpgrade installs the first version of each package in a clean
+// chroot, then asks apt for upgrades: it must offer, and install, want.
+func verifyAptUpgrade(t *testing.T, r *farmRepo, want map[string]string) {
+	t.Helper()
+	out, err := r.inChroot(t, `
+apt-get install -y --no-install-recommends greeter=1.0 libgreet1=1.0-1
+echo "== upgrade"
+apt-get -s upgrade
+apt-get upgrade -y
+echo "== installed"
+dpkg-query -W -f='${Package} ${Version}\n' greeter libgreet1
+greeter upgraded
+echo "== debug"
+apt-cache policy greeter-dbgsym
+sed -i 's/^Components: main$/Components: main debug/' /etc/apt/sources.list.d/kiln.sources
+apt-get update
+apt-cache policy greeter-dbgsym
+echo "== source"
+cd /tmp && apt-get source --download-only greeter libgreet
+ls /tmp
+`)
+	if err != nil || !strings.Contains(out, "Hello, upgraded!") {
+		t.Fatalf("upgrading from the farm's repository: %v\n%s", err, out)
+	}
+	_, installed, _ := strings.Cut(out, "== installed")
+	installed, debug, _ := strings.Cut(installed, "== debug")
+	debug, sources, _ := strings.Cut(debug, "== source")
+	for name, v := range want {
+		if !strings.Contains(out, "Inst "+name+" [") || !strings.Contains(installed, name+" "+v+"\n") {
+			t.Errorf("apt did not upgrade %s to %s:\n%s", name, v, out)
+		}
+	}
+	t.Logf("apt upgraded %v from the dev channel", want)
+	// Without the debug component apt knows no greeter-dbgsym; with it, it
+	// does.
+	withoutDebug, withDebug, _ := strings.Cut(debug, "Reading package lists")
+	if strings.Contains(withoutDebug, "Candidate: 1.0") || !strings.Contains(withDebug, "Candidate: "+want["greeter"]) {
+		t.Errorf("greeter-dbgsym should be only in the debug component:\n%s", debug)
+	}
+	for _, dsc := range []string{"greeter_" + want["greeter"] + ".dsc", "libgreet_1.0-1.dsc", "libgreet_1.0.orig.tar.gz"} {
+		if !strings.Contains(sources, dsc) {
+			t.Errorf("apt-get source did not fetch %s:\n%s", dsc, sources)
+		}
+	}
 }
 
 // farmRepo is an apt repository of the farm as a client sees it.
@@ -325,30 +416,46 @@ type farmRepo struct {
 	key                 []byte
 }
 
-// verifyAptInstall installs greeter from the farm's dev channel in a clean
-// chroot of the pbuilder base, with the channel's signature checked, and
-// runs it.
-func verifyAptInstall(t *testing.T, r *farmRepo) {
+// inChroot runs a shell script in a clean chroot of the pbuilder base
+// whose apt has the farm's repository (deb and deb-src, component main,
+// signed by its key) and has run apt-get update; it returns the output.
+func (r *farmRepo) inChroot(t *testing.T, body string) (string, error) {
 	t.Helper()
-	script := filepath.Join(t.TempDir(), "install-greeter")
+	script := filepath.Join(t.TempDir(), "script")
 	content := fmt.Sprintf(`#!/bin/sh
 set -e
 mkdir -p /etc/apt/keyrings
 cat > /etc/apt/keyrings/kiln.asc <<'EOF_KEY'
 %s
 EOF_KEY
-echo 'deb [signed-by=/etc/apt/keyrings/kiln.asc] %s %s main' > /etc/apt/sources.list.d/kiln.list
+cat > /etc/apt/sources.list.d/kiln.sources <<'EOF_SOURCES'
+Types: deb deb-src
+URIs: %s
+Suites: %s
+Components: main
+Signed-By: /etc/apt/keyrings/kiln.asc
+EOF_SOURCES
 apt-get update
-apt-get install -y --no-install-recommends greeter
-dpkg-query -W greeter libgreet1
-greeter e2e
-`, strings.TrimSpace(string(r.key)), r.url, r.codename)
+%s`, strings.TrimSpace(string(r.key)), r.url, r.codename, body)
 	if err := os.WriteFile(script, []byte(content), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	base := filepath.Join(cacheDir(), "pbuilder", "debian-"+r.codename+"-"+r.arch, "base.tgz")
 	out, err := exec.Command("pbuilder", "execute", "--basetgz", base, "--", script).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "Hello, e2e!") {
+	return string(out), err
+}
+
+// verifyAptInstall installs greeter from the farm's dev channel in a clean
+// chroot of the pbuilder base, with the channel's signature checked, and
+// runs it.
+func verifyAptInstall(t *testing.T, r *farmRepo) {
+	t.Helper()
+	out, err := r.inChroot(t, `
+apt-get install -y --no-install-recommends greeter
+dpkg-query -W greeter libgreet1
+greeter e2e
+`)
+	if err != nil || !strings.Contains(out, "Hello, e2e!") {
 		t.Fatalf("installing greeter from the farm's repository: %v\n%s", err, out)
 	}
 	t.Logf("apt in a clean bookworm chroot installed greeter from the dev channel and it said %q", "Hello, e2e!")
@@ -416,13 +523,65 @@ func TestRPMBuildChain(t *testing.T) {
 	verifyDNFInstall(t, f)
 }
 
-// verifyDNFInstall fetches greeter and what it requires from the dev
-// channel with a dnf that knows only that channel (repository signature
-// checked), unpacks them into a scratch root and runs greeter there: the
-// binary from the repository runs against the library from the repository.
-func verifyDNFInstall(t *testing.T, f *farm) {
-	t.Helper()
+// A spec at Release 3 with a %changelog, built, then rebuilt without a
+// change: the rebuild is 1.0-3.b1, dnf offers it as an upgrade of the
+// installed 1.0-3, and dnf download --source fetches its source rpm.
+func TestRPMRebuildUpgrade(t *testing.T) {
+	needTools(t, "rpmbuild", "rpmspec", "rpm", "dnf", "gcc")
+	target := repo.Target{Distro: "centos", Version: "9", Arch: "x86_64", Format: pkgmeta.RPM, Key: "e2e"}
+	f := newFarm(t, target)
+	b := oneComponent(t, target, "rpmbuild", "libgreet")
+	release3 := func(ws string, job *protocol.Job) {
+		spec := filepath.Join(ws, "libgreet.spec")
+		text, err := os.ReadFile(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.Replace(string(text), "Release:        1\n", "Release:        3\n", 1)
+		s = strings.Replace(s, "%changelog\n", "%changelog\n* Mon Dec 07 2026 Kiln Tests <test@kiln.invalid> - 1.0-3\n- Third release.\n\n", 1)
+		if err := os.WriteFile(spec, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		job.Published = f.versions("libgreet")
+	}
+	first := build(t, b, f, release3)
+	f.publish(t, first)
+	f.publish(t, build(t, b, f, release3))
+	if !slices.ContainsFunc(f.packages, func(p *pkgmeta.Package) bool { return p.FileName == "libgreet-1.0-3.b1.x86_64.rpm" }) {
+		t.Fatalf("the rebuild did not publish libgreet-1.0-3.b1: %v", f.versions("libgreet"))
+	}
+
 	dir := t.TempDir()
+	conf := f.dnfConfig(t, dir)
+	root := filepath.Join(dir, "root")
+	var installed []string
+	for _, a := range first {
+		if strings.HasSuffix(a.Name, ".x86_64.rpm") {
+			installed = append(installed, a.Path)
+		}
+	}
+	if out, err := exec.Command("rpm", append([]string{"--root", root, "-i", "--nodeps", "--nosignature"}, installed...)...).CombinedOutput(); err != nil {
+		t.Fatalf("rpm -i the first build: %v\n%s", err, out)
+	}
+	dnf := []string{"-y", "--config", conf, "--releasever", "9", "--installroot", root}
+	out, err := exec.Command("dnf", append(dnf, "check-update")...).CombinedOutput()
+	if code := exitCode(err); code != 100 || !strings.Contains(string(out), "1.0-3.b1") {
+		t.Fatalf("dnf check-update (exit %d) does not offer 1.0-3.b1 over the installed 1.0-3:\n%s", code, out)
+	}
+	t.Logf("dnf offers the rebuild as an upgrade:\n%s", out)
+	dl := filepath.Join(dir, "src")
+	if out, err := exec.Command("dnf", append(dnf, "download", "--source", "--destdir", dl, "libgreet")...).CombinedOutput(); err != nil {
+		t.Fatalf("dnf download --source: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dl, "libgreet-1.0-3.b1.src.rpm")); err != nil {
+		t.Errorf("dnf download --source did not fetch the rebuild's source rpm: %v", err)
+	}
+}
+
+// dnfConfig writes, in dir, a dnf.conf whose only repository is the dev
+// channel, its repomd.xml signature checked, and returns its path.
+func (f *farm) dnfConfig(t *testing.T, dir string) string {
+	t.Helper()
 	key := filepath.Join(dir, "kiln.asc")
 	if err := os.WriteFile(key, f.pubKey, 0o644); err != nil {
 		t.Fatal(err)
@@ -431,6 +590,29 @@ func verifyDNFInstall(t *testing.T, f *farm) {
 	if err := os.WriteFile(conf, fmt.Appendf(nil, "[main]\nreposdir=%[1]s/none\ncachedir=%[1]s/cache\ngpgcheck=0\n\n[kiln-dev]\nname=kiln dev\nbaseurl=%[2]s\nrepo_gpgcheck=1\ngpgkey=file://%[3]s\n", dir, f.repoURL(), key), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return conf
+}
+
+// exitCode is a command's exit status; 0 when it succeeded.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// verifyDNFInstall fetches greeter and what it requires from the dev
+// channel with a dnf that knows only that channel (repository signature
+// checked), unpacks them into a scratch root and runs greeter there: the
+// binary from the repository runs against the library from the repository.
+func verifyDNFInstall(t *testing.T, f *farm) {
+	t.Helper()
+	dir := t.TempDir()
+	conf := f.dnfConfig(t, dir)
 	dnf := []string{"-q", "-y", "--config", conf, "--releasever", "9", "--installroot", filepath.Join(dir, "dnfroot")}
 	run := func(name string, args ...string) string {
 		t.Helper()

@@ -382,6 +382,10 @@ func TestUnpublishableResults(t *testing.T) {
 	}{
 		{"corrupt deb", true, "liba_1.0_amd64.deb", "not a deb", protocol.StatusFailure, "corrupt"},
 		{"path trick", true, "out/../../liba_1.0_amd64.deb", "not a deb", protocol.StatusFailure, "unsafe name"},
+		// A source package is published whole or not at all.
+		{"dsc lists a missing file", true, "dist/liba_1.0.dsc", "Source: liba\nVersion: 1.0\n" +
+			"Files:\n 0123456789abcdef0123456789abcdef 10 liba_1.0.tar.xz\n" +
+			"Checksums-Sha256:\n " + strings.Repeat("ab", 32) + " 10 liba_1.0.tar.xz\n", protocol.StatusFailure, "liba_1.0.tar.xz, which the build did not upload"},
 		{"no signing agent", false, "liba_1.0_amd64.deb", "not a deb", protocol.StatusException, "repository publishing is off"},
 	}
 	for _, tt := range tests {
@@ -524,4 +528,67 @@ func primaryHref(t *testing.T, f *farm) string {
 		t.Fatalf("no primary in repomd.xml:\n%s", repomd)
 	}
 	return href
+}
+
+// TestRebuildsUpgradeAndExactVersionsRefuse: a rebuild at an unchanged
+// version is published under a higher one (the job lists what the builder
+// has published, the worker adds +bN); a versions: exact component keeps
+// its version, republishes the same bytes, and is refused other bytes at
+// it instead of swapping the file under clients.
+func TestRebuildsUpgradeAndExactVersionsRefuse(t *testing.T) {
+	fixed := func(name string) *kilntest.Repo {
+		r := kilntest.GitRepo(t)
+		r.WriteFiles(map[string]string{
+			"nfpm.yaml": "name: " + name + "\narch: amd64\nversion: 1.0.0\nmaintainer: Kiln tests <test@kiln.invalid>\ndescription: d\n" +
+				"contents:\n  - {src: ./f.txt, dst: /usr/share/" + name + "/f.txt}\n",
+			"f.txt": "one\n",
+		})
+		r.Commit("main", "package "+name)
+		return r
+	}
+	same, pinned := fixed("same"), fixed("pinned")
+	cfg := fmt.Sprintf(`
+targets:
+  - {distro: debian, versions: [bookworm], arches: [amd64], kind: nfpm, format: apt}
+components:
+  - {name: same, git: %s}
+  - {name: pinned, git: %s, versions: exact}
+workers:
+  - {name: w1, credentials: w1.token, slots: 1}
+users:
+  - {name: ops, token: ops.token}
+repos:
+  channels:
+    - {name: dev, key: farmkey}
+`, same.Dir, pinned.Dir)
+	dir := t.TempDir()
+	startSigner(t, filepath.Join(dir, "data"), "farmkey")
+	f := startFarm(t, cfg, farmtest.Dir(dir))
+	f.runWorker("w1", 1)
+	f.waitConnected("w1")
+	build := func(component string) *api.Build {
+		t.Helper()
+		return f.waitFinished(time.Minute, f.force(component).Builds...)[0]
+	}
+	for i, want := range []string{"1.0.0", "1.0.0+b1", "1.0.0+b2"} {
+		if b := build("same"); b.Status != protocol.StatusSuccess || b.Properties["binary_version"] != want {
+			t.Fatalf("build %d of same: %s %q, binary_version %q; want %s", i+1, b.Status, b.Summary, b.Properties["binary_version"], want)
+		}
+	}
+	_, packages := f.get("/repos/dev/apt/debian/dists/bookworm/main/binary-amd64/Packages")
+	if !strings.Contains(packages, "Version: 1.0.0+b2\n") {
+		t.Errorf("served Packages lacks the newest rebuild:\n%s", packages)
+	}
+
+	for i := range 2 { // the same commit twice: the same bytes
+		if b := build("pinned"); b.Status != protocol.StatusSuccess || b.Properties["binary_version"] != "1.0.0" {
+			t.Fatalf("build %d of pinned: %s %q, binary_version %q", i+1, b.Status, b.Summary, b.Properties["binary_version"])
+		}
+	}
+	pinned.Write("f.txt", "two\n")
+	pinned.Commit("main", "other contents, same version")
+	b := build("pinned")
+	if b.Status != protocol.StatusFailure || !strings.Contains(b.Summary, "pinned 1.0.0 amd64 is published already") {
+		t.Errorf("other bytes at a published exact version: %s %q, want a failure naming it", b.Status, b.Summary)
+	}
 }

@@ -18,8 +18,9 @@ import (
 //
 // History: 2 added Step.When; a version 1 worker would run a step whose
 // condition does not hold, so it must not be accepted by a master that
-// sends conditions.
-const Version = 2
+// sends conditions. 3 added Job.Published and Job.ExactVersions; a version
+// 2 worker would publish a rebuild under the version it already has.
+const Version = 3
 
 // Names of the JetStream stream holding build logs and the object store
 // bucket holding artifacts (keyed by sha256 hex).
@@ -194,6 +195,15 @@ type Job struct {
 	RepoURL string `json:"repo_url,omitempty"`
 	// RepoKey is the armored public key that signs RepoURL.
 	RepoKey string `json:"repo_key,omitempty"`
+	// Published lists the versions, as the format's tools print them, of
+	// the packages this job's builder has in the target's dev channel, so
+	// that a build which would repeat one gives its packages a higher
+	// version instead (a rebuild: Debian's +bN, rpm's Release .bN). Since
+	// Version 3.
+	Published []string `json:"published,omitempty"`
+	// ExactVersions keeps the packaging's versions as they are: no rebuild
+	// or snapshot suffix (the component's versions: exact). Since Version 3.
+	ExactVersions bool `json:"exact_versions,omitempty"`
 }
 
 // StepEvent reports a step starting or ending. Request, answered with Ack.

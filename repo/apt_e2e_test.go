@@ -21,7 +21,7 @@ func TestAptAcceptance(t *testing.T) {
 	kilntest.NeedTool(t, "apt-get", "dpkg-deb", "gpgv")
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
-	signer := repotest.Signer(t)
+	signer := kilntest.Signer(t)
 	pub := openPublisher(t, root, signer)
 	hello := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "hello", Version: "1.0-1", Arch: "amd64", Depends: "hello-data"}))
 	data := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "hello-data", Source: "hello", Version: "1.0-1", Arch: "all", Compression: "zstd"}))

@@ -55,7 +55,7 @@ func timeCmd(b *testing.B, dir string, name string, args ...string) time.Duratio
 
 func quietPublisher(b *testing.B, root string) *repo.Publisher {
 	b.Helper()
-	p, err := repo.Open(root, repotest.Signer(b), repo.Options{KeepVersions: 2, Logger: benchLogger()})
+	p, err := repo.Open(root, kilntest.Signer(b), repo.Options{KeepVersions: 2, Logger: benchLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

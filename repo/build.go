@@ -101,6 +101,9 @@ func (b *build) placePackages(ctx context.Context, tc TargetContents) (ManifestT
 	// From <version>/<dir>/<sub> back up to the channel directory.
 	up := strings.Repeat("../", strings.Count(path.Join(t.Dir(), sub), "/")+1)
 	b.t.symlink(path.Join(t.Dir(), sub), up+shared)
+	if t.Format == pkgmeta.RPM {
+		b.t.symlink(path.Join(t.Dir(), YumDebugDir, sub), "../"+up+shared)
+	}
 	for _, pkg := range tc.Packages {
 		if err := ctx.Err(); err != nil {
 			return mt, err
@@ -111,6 +114,14 @@ func (b *build) placePackages(ctx context.Context, tc TargetContents) (ManifestT
 		} else {
 			canon = yum.Location(pkg)
 		}
+		if pkg.IsSource() && pkg.Format == pkgmeta.Deb {
+			entries, err := b.placeSource(t.Dir(), canon, pkg)
+			if err != nil {
+				return mt, err
+			}
+			mt.Packages = append(mt.Packages, entries...)
+			continue
+		}
 		rel, err := b.poolPath(t.Dir(), canon, pkg)
 		if err != nil {
 			return mt, err
@@ -120,6 +131,62 @@ func (b *build) placePackages(ctx context.Context, tc TargetContents) (ManifestT
 			Path: t.Dir() + "/" + rel, SHA256: pkg.SHA256, Size: pkg.Size})
 	}
 	return mt, nil
+}
+
+// placeSource puts a source package's .dsc and the files it lists into one
+// pool directory, which its Sources stanza names: the canonical one, or,
+// when any of its names there holds other bytes (another build's orig made
+// from the tree, say), a sha256 directory of its own. It returns the
+// manifest entries of all its files, the .dsc first, so that pruning keeps
+// each of them.
+func (b *build) placeSource(dir, canon string, pkg *pkgmeta.Package) ([]ManifestEntry, error) {
+	if pkg.Path == "" {
+		return nil, fmt.Errorf("%w: %s: no file", ErrInvalid, pkg.FileName)
+	}
+	files := []*pkgmeta.Package{{FileName: pkg.FileName, SHA256: pkg.SHA256, Size: pkg.Size, Path: pkg.Path}}
+	for _, f := range pkg.Files {
+		if f.Path == "" {
+			return nil, fmt.Errorf("%w: %s: no file for %s", ErrInvalid, pkg.FileName, f.Name)
+		}
+		files = append(files, &pkgmeta.Package{FileName: f.Name, SHA256: f.SHA256, Size: f.Size, Path: f.Path})
+	}
+	for _, sub := range []string{path.Dir(canon), path.Join(path.Dir(canon), "sha256-"+pkg.SHA256[:16])} {
+		ok, err := b.claimAll(dir, sub, files)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		b.loc[pkg] = path.Join(sub, pkg.FileName)
+		entries := make([]ManifestEntry, len(files))
+		for i, f := range files {
+			entries[i] = ManifestEntry{Name: pkg.Name, Version: pkg.FullVersion(), Arch: pkg.Arch,
+				Path: dir + "/" + path.Join(sub, f.FileName), SHA256: f.SHA256, Size: f.Size}
+		}
+		return entries, nil
+	}
+	return nil, fmt.Errorf("%w: %s: pool directory %s taken by other files", ErrInvalid, pkg.FileName, path.Dir(canon))
+}
+
+// claimAll places every file under dir/sub, or reports false when a name
+// there holds other bytes. Files placed before such a conflict stay: pool
+// files are never overwritten, and pruning drops what no version lists.
+func (b *build) claimAll(dir, sub string, files []*pkgmeta.Package) (bool, error) {
+	for _, f := range files {
+		key := dir + "/" + path.Join(sub, f.FileName)
+		if sum, ok := b.pool[key]; ok {
+			if sum != f.SHA256 {
+				return false, nil
+			}
+			continue
+		}
+		ok, err := b.claim(key, f)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // poolPath returns where pkg lives under dir: its canonical path, or, when
@@ -275,17 +342,27 @@ func (b *build) index(rel string, data []byte) (cachedFile, error) {
 	return cachedFile{path: rel, sum: sum, size: int64(len(data))}, nil
 }
 
-// archPackages lists what binary-<arch>/Packages shows: the arch's own
-// packages plus every Architecture: all package of the dist, each file once.
-func archPackages(d *aptDist, arch string) []*pkgmeta.Package {
+// archPackages lists what <component>/binary-<arch>/Packages shows: the
+// arch's own packages of the component plus its Architecture: all packages
+// of the dist, each file once.
+func archPackages(d *aptDist, component, arch string) []*pkgmeta.Package {
+	return distPackages(d, func(p *pkgmeta.Package) bool {
+		return (p.Arch == arch || p.IsArchIndependent()) && apt.ComponentOf(p) == component
+	}, func(p *pkgmeta.Package) string { return p.FileName })
+}
+
+// distPackages lists the packages of a dist's targets that keep takes,
+// the first of each key in architecture order, sorted as indexes list
+// them.
+func distPackages(d *aptDist, keep func(*pkgmeta.Package) bool, key func(*pkgmeta.Package) string) []*pkgmeta.Package {
 	seen := map[string]bool{}
 	var out []*pkgmeta.Package
 	targets := append([]TargetContents(nil), d.targets...)
 	sort.Slice(targets, func(i, j int) bool { return targets[i].Target.Arch < targets[j].Target.Arch })
 	for _, tc := range targets {
 		for _, p := range tc.Packages {
-			if (p.Arch == arch || p.IsArchIndependent()) && !seen[p.FileName] {
-				seen[p.FileName] = true
+			if k := key(p); keep(p) && !seen[k] {
+				seen[k] = true
 				out = append(out, p)
 			}
 		}

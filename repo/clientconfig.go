@@ -30,7 +30,7 @@ func ClientConfig(channel string, t Target, baseURL string, pubKey []byte) (stri
 	base := strings.TrimSuffix(baseURL, "/") + "/" + channel + "/" + t.Dir()
 	var b strings.Builder
 	if t.Format == pkgmeta.Deb {
-		fmt.Fprintf(&b, "Types: deb\nURIs: %s\nSuites: %s\nComponents: %s\nArchitectures: %s\nSigned-By:\n", base, t.codename(), apt.Component, t.Arch)
+		fmt.Fprintf(&b, "Types: deb deb-src\nURIs: %s\nSuites: %s\nComponents: %s\nArchitectures: %s\nSigned-By:\n", base, t.codename(), apt.Component, t.Arch)
 		// deb822 continuation lines: a leading space, and " ." for an empty line.
 		for _, line := range strings.Split(strings.TrimRight(string(pubKey), "\n"), "\n") {
 			line = strings.TrimRight(line, "\r")
@@ -43,6 +43,9 @@ func ClientConfig(channel string, t Target, baseURL string, pubKey []byte) (stri
 	}
 	id := fmt.Sprintf("kiln-%s-%s-%s-%s", channel, t.Distro, t.Version, t.Arch)
 	fmt.Fprintf(&b, "[%s]\nname=Kiln %s %s\nbaseurl=%s\nenabled=1\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey=file://%s\n", id, channel, t, base, KeyPath(channel))
+	// Off, as distributions ship theirs: dnf debuginfo-install (and
+	// --enablerepo='*-debuginfo') turns on the repositories so named.
+	fmt.Fprintf(&b, "\n[%s-debuginfo]\nname=Kiln %s %s debug\nbaseurl=%s/%s\nenabled=0\ngpgcheck=1\nrepo_gpgcheck=1\ngpgkey=file://%s\n", id, channel, t, base, YumDebugDir, KeyPath(channel))
 	return b.String(), nil
 }
 

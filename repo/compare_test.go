@@ -174,7 +174,7 @@ func TestRepodataMatchesCreaterepo(t *testing.T) {
 	if err := os.Mkdir(rpms, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	signer := repotest.Signer(t)
+	signer := kilntest.Signer(t)
 	paths := []string{
 		repotest.BuildSpec(t, rpms, string(spec)),
 		repotest.BuildRPM(t, rpms, repotest.RPM{Name: "libgrace", Version: "1.2", Release: "3", Arch: "x86_64",
@@ -236,7 +236,7 @@ func TestPackagesMatchesAptFtparchive(t *testing.T) {
 	kilntest.NeedTool(t, "apt-ftparchive", "dpkg-deb")
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
-	pub := openPublisher(t, root, repotest.Signer(t))
+	pub := openPublisher(t, root, kilntest.Signer(t))
 	debs := []*pkgmeta.Package{
 		read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "libgrace1", Source: "libgrace", Version: "1:1.2-3", Arch: "amd64", Depends: "libc6 (>= 2.36)", Compression: "gzip"})),
 		read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "grace-doc", Source: "libgrace (1.2-3)", Version: "1.2-3", Arch: "all", Compression: "xz"})),

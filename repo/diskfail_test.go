@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
@@ -51,7 +52,7 @@ func TestDiskFullMidPublish(t *testing.T) {
 	}
 	mount(t, "-t", "tmpfs", "-o", "size=1m", "tmpfs", root)
 	unmount(t, root)
-	s := repotest.Signer(t)
+	s := kilntest.Signer(t)
 	pub := openPublisher(t, root, s)
 	small := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "hello", Version: "1.0-1", Arch: "amd64"}))
 	publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{small}})
@@ -117,7 +118,7 @@ func fillDisk(t *testing.T, path string) {
 func TestReadOnlyChannelMidPublish(t *testing.T) {
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
-	s := repotest.Signer(t)
+	s := kilntest.Signer(t)
 	pub := openPublisher(t, root, s)
 	small := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "hello", Version: "1.0-1", Arch: "amd64"}))
 	publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{small}})

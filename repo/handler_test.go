@@ -17,7 +17,7 @@ import (
 func TestHandler(t *testing.T) {
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
-	pub := openPublisher(t, root, repotest.Signer(t))
+	pub := openPublisher(t, root, kilntest.Signer(t))
 	deb := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "hello", Version: "1.0-1", Arch: "amd64"}))
 	rpm := read(t, repotest.BuildRPM(t, work, repotest.RPM{Name: "hello", Version: "1.0", Release: "1"}))
 	v := publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{deb}},

@@ -19,6 +19,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/internal/pkgclient"
 	"github.com/kiln-build/kiln/repo"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
@@ -122,7 +123,7 @@ func noTempDirs(t *testing.T, root, channel string) {
 
 func TestEmptyTargetsAreValid(t *testing.T) {
 	root := t.TempDir()
-	s := repotest.Signer(t)
+	s := kilntest.Signer(t)
 	pub := openPublisher(t, root, s)
 	publish(t, pub, "stable", repo.TargetContents{Target: bookwormAmd64}, repo.TargetContents{Target: centos9})
 	verifyChannel(t, root, "stable", s.PublicKey(t))
@@ -156,7 +157,7 @@ func TestEmptyTargetsAreValid(t *testing.T) {
 func TestByHashKeepsPreviousIndexes(t *testing.T) {
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
-	pub := openPublisher(t, root, repotest.Signer(t))
+	pub := openPublisher(t, root, kilntest.Signer(t))
 	a := read(t, repotest.GenDeb(t, work, "alpha", "1.0-1", "amd64"))
 	b := read(t, repotest.GenDeb(t, work, "beta", "1.0-1", "amd64"))
 	dir := "apt/debian/dists/bookworm/main/binary-amd64"
@@ -196,7 +197,7 @@ func TestByHashKeepsPreviousIndexes(t *testing.T) {
 func TestRepodataKeepsPreviousDataFiles(t *testing.T) {
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
-	pub := openPublisher(t, root, repotest.Signer(t))
+	pub := openPublisher(t, root, kilntest.Signer(t))
 	a := read(t, repotest.BuildRPM(t, work, repotest.RPM{Name: "alpha", Version: "1", Release: "1"}))
 	b := read(t, repotest.BuildRPM(t, work, repotest.RPM{Name: "beta", Version: "1", Release: "1"}))
 	repodata := filepath.Join(root, "dev/current", centos9.Dir(), "repodata")
@@ -233,7 +234,7 @@ func TestRepodataKeepsPreviousDataFiles(t *testing.T) {
 func TestPruneByAnotherProcess(t *testing.T) {
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
-	s := repotest.Signer(t)
+	s := kilntest.Signer(t)
 	opts := repo.Options{KeepVersions: 1}
 	a, err := repo.Open(root, s, opts)
 	if err != nil {
@@ -266,7 +267,7 @@ func TestPruneByAnotherProcess(t *testing.T) {
 func TestRollbackPruneRetention(t *testing.T) {
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
-	s := repotest.Signer(t)
+	s := kilntest.Signer(t)
 	pub, err := repo.Open(root, s, repo.Options{KeepVersions: 3, KeepPackageVersions: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +340,7 @@ func TestRollbackPruneRetention(t *testing.T) {
 func TestBadInputChangesNothing(t *testing.T) {
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
-	s := repotest.Signer(t)
+	s := kilntest.Signer(t)
 	pub := openPublisher(t, root, s)
 	good := read(t, repotest.BuildDeb(t, work, repotest.Deb{Name: "hello", Version: "1.0-1", Arch: "amd64"}))
 	publish(t, pub, "dev", repo.TargetContents{Target: bookwormAmd64, Packages: []*pkgmeta.Package{good}})
@@ -355,7 +356,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	rpm := read(t, repotest.BuildRPM(t, work, repotest.RPM{Name: "hello", Version: "1", Release: "1"}))
-	failing := repotest.Signer(t)
+	failing := kilntest.Signer(t)
 	failing.Fail = errors.New("agent locked")
 	tests := []struct {
 		name    string
@@ -393,7 +394,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 func TestConcurrentPublishesSerialize(t *testing.T) {
 	work := t.TempDir()
 	root := filepath.Join(work, "repos")
-	s := repotest.Signer(t)
+	s := kilntest.Signer(t)
 	// Two publishers on one root stand for two processes: only the lock
 	// file serializes them.
 	pubs := []*repo.Publisher{openPublisher(t, root, s), openPublisher(t, root, s)}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 
 	"github.com/kiln-build/kiln/repo/pkgmeta"
 	"github.com/kiln-build/kiln/repo/yum"
@@ -30,8 +31,29 @@ var yumKinds = []struct {
 // by their checksum, repomd.xml and its detached signature. An unchanged
 // package list reuses the previous repodata, signature included.
 func (b *build) yumRepo(ctx context.Context, tc TargetContents) error {
-	dir := tc.Target.Dir()
-	pkgs := append([]*pkgmeta.Package(nil), tc.Packages...)
+	var main, debug []*pkgmeta.Package
+	for _, p := range tc.Packages {
+		if p.IsDebug() {
+			debug = append(debug, p)
+		} else {
+			main = append(main, p)
+		}
+	}
+	if err := b.yumRepodata(ctx, tc.Target.Dir(), tc.Target.Key, main); err != nil {
+		return err
+	}
+	return b.yumRepodata(ctx, path.Join(tc.Target.Dir(), YumDebugDir), tc.Target.Key, debug)
+}
+
+// YumDebugDir is the repository, inside a yum target's, of its -debuginfo
+// and -debugsource packages, which a client opts into with a second
+// .repo entry; it always has repodata, empty or not. Its Packages/ is the
+// target's own pool, so package locations read the same in both.
+const YumDebugDir = "debug"
+
+// yumRepodata writes dir/repodata for pkgs.
+func (b *build) yumRepodata(ctx context.Context, dir, signKey string, pkgs []*pkgmeta.Package) error {
+	pkgs = slices.Clone(pkgs)
 	sortPackages(pkgs)
 	entries := make([]yum.Entry, len(pkgs))
 	ids := make([]string, len(pkgs))
@@ -40,12 +62,12 @@ func (b *build) yumRepo(ctx context.Context, tc TargetContents) error {
 		// The file time is part of primary.xml but not of the checksum.
 		ids[i] = fmt.Sprintf("%s %s %d", p.SHA256, entries[i].Location, p.RPM.FileTime)
 	}
-	key := fingerprint(append([]string{"yum", dir, tc.Target.Key}, ids...)...)
+	key := fingerprint(append([]string{"yum", dir, signKey}, ids...)...)
 	files, ok := b.cache.get(b.p.st, key)
 	if !ok {
 		var chunks []string
 		var err error
-		if files, chunks, err = b.renderRepodata(ctx, dir, tc.Target.Key, entries, ids); err != nil {
+		if files, chunks, err = b.renderRepodata(ctx, dir, signKey, entries, ids); err != nil {
 			return fmt.Errorf("yum %s: %w", dir, err)
 		}
 		b.cache.put(key, files, chunks)

@@ -3,9 +3,10 @@
 # Usage: scripts/deps.sh test|e2e|demo
 set -euo pipefail
 # The unit tests drive the real tools (rpm, dnf, apt, gpgv, dpkg-buildpackage,
-# lintian, rpmlint, chromium); the end-to-end tests add pbuilder's chroots.
+# pristine-tar, lintian, rpmlint, chromium); the end-to-end tests add
+# pbuilder's chroots.
 test_pkgs=(git gpgv gnupg xz-utils rpm dnf dnf-plugins-core createrepo-c apt-utils dpkg-dev
-  build-essential debhelper lintian rpmlint chromium)
+  build-essential debhelper lintian rpmlint chromium pristine-tar)
 case "${1:-test}" in
   test) pkgs=("${test_pkgs[@]}") ;;
   e2e)  pkgs=("${test_pkgs[@]}" pbuilder debootstrap devscripts) ;;

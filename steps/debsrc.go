@@ -17,10 +17,10 @@ import (
 // where the tool reading it looks: next to the .dsc.
 var ErrMissingOrig = errors.New("missing orig tarball")
 
-// origHint says how a build gets an orig tarball today; it follows the
-// file's name in summaries.
-const origHint = "the source step makes it from the tree, or copies the one its with: {orig: FILE} names; " +
-	"pristine-tar and upstream tags are not read yet"
+// origHint says where the source step gets an orig tarball (origSource);
+// it follows the file's name in summaries.
+const origHint = "the source step takes it from the pristine-tar branch, else the upstream tag (with: upstream_tag), " +
+	"else the dev channel, else with: orig or orig_url, else makes it from the tree"
 
 // reOrigFile matches the name of an upstream tarball or its signature:
 // NAME_UPSTREAM.orig.tar.EXT, NAME_UPSTREAM.orig-COMPONENT.tar.EXT, and
@@ -86,6 +86,44 @@ func listedFiles(path string) ([]listedFile, error) {
 		files[i].SHA256 = sums[files[i].Name]
 	}
 	return files, nil
+}
+
+// controlFields reads the single-line fields of the first paragraph of a
+// deb822 file (a .dsc, maybe clearsigned), keyed as written.
+func controlFields(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Base(path), err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	started := false
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "-----BEGIN PGP SIGNED MESSAGE-----"), strings.HasPrefix(line, "Hash:") && !started:
+			continue
+		case strings.HasPrefix(line, "-----BEGIN PGP SIGNATURE-----"):
+			return out, nil
+		case strings.TrimSpace(line) == "":
+			if started {
+				return out, nil
+			}
+			continue
+		case line[0] == ' ' || line[0] == '\t':
+			continue
+		}
+		started = true
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			out[k] = strings.TrimSpace(v)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Base(path), err)
+	}
+	return out, nil
 }
 
 // completeSourcePackages copies into dir each file that a .dsc in dir

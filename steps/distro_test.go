@@ -85,7 +85,7 @@ func TestDiagnosis(t *testing.T) {
 		// dnf's solver inside mock, for a dependency no repository provides.
 		{"dnf in mock", "  - nothing provides libfoo-devel >= 2 needed by greeter-1.0-1.src\n", ErrBuildDeps, "libfoo-devel >= 2"},
 		// pbuilder's copy of the .dsc's files into the chroot.
-		{"pbuilder copydsc", "cp: cannot stat '/ws/dist/source/hello_1.0.orig.tar.gz': No such file or directory\n", ErrMissingOrig, "hello_1.0.orig.tar.gz: the source step makes it"},
+		{"pbuilder copydsc", "cp: cannot stat '/ws/dist/source/hello_1.0.orig.tar.gz': No such file or directory\n", ErrMissingOrig, "hello_1.0.orig.tar.gz: the source step takes it"},
 		{"deps win over the compile error they cause", "x.c:1:1: error: boom\ndpkg-checkbuilddeps: error: Unmet build dependencies: libgreet-dev\n", ErrBuildDeps, "libgreet-dev"},
 		{"a missing orig wins over the dpkg-source error it causes", "dpkg-source: error: something else\ndpkg-source: error: cannot copy ./a_1.orig.tar.xz to /t/a_1.orig.tar.xz: No such file or directory\n", ErrMissingOrig, "a_1.orig.tar.xz"},
 		{"a dpkg-source error wins over a compile error", "x.c:1:1: error: boom\ndpkg-source: error: unrepresentable changes to source\n", ErrBuildFailed, "package build failed: dpkg-source: error: unrepresentable changes to source"},

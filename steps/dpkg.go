@@ -31,7 +31,18 @@ func (Dpkg) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, err
 	if err != nil {
 		return fail(fmt.Errorf("dpkg: %w", err))
 	}
-	out, err := runTool(ctx, env, env.rel(src.Tree), spec.Timeout, nil, "dpkg-buildpackage", "-us", "-uc", "-b")
+	rb, err := planStagedRebuild(env, src)
+	if err != nil {
+		return fail(fmt.Errorf("dpkg: %w", err))
+	}
+	if rb.nothing != "" {
+		return Outcome{Summary: rb.nothing}, nil
+	}
+	what := "-b"
+	if rb.n > 0 {
+		what = "-B" // a binNMU, as pbuilder's
+	}
+	out, err := runTool(ctx, env, env.rel(src.Tree), spec.Timeout, nil, "dpkg-buildpackage", "-us", "-uc", what)
 	if err != nil {
 		return fail(out.failure("dpkg-buildpackage", err, ErrBuildFailed))
 	}
@@ -39,7 +50,7 @@ func (Dpkg) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, err
 	if err != nil {
 		return fail(fmt.Errorf("dpkg: %w", err))
 	}
-	return Outcome{Summary: fmt.Sprintf("%s %s: %s", src.Name, src.Version, debs)}, nil
+	return Outcome{Summary: fmt.Sprintf("%s %s: %s%s", src.Name, src.Version, rb.summary(), debs)}, nil
 }
 
 // moveResults moves the files matching patterns from one directory to

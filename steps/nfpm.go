@@ -67,6 +67,7 @@ func (NFPM) Run(_ context.Context, env *Env, spec protocol.Step) (Outcome, error
 		info.MTime = mtime
 	}
 	resolveSources(info, filepath.Dir(cfgPath))
+	nfpmRebuild(env, packager, info)
 	if packager == "rpm" && env.SignRPM != nil {
 		info.RPM.Signature.SignFn = func(r io.Reader) ([]byte, error) {
 			header, err := io.ReadAll(r)
@@ -96,6 +97,51 @@ func (NFPM) Run(_ context.Context, env *Env, spec protocol.Step) (Outcome, error
 	env.Props.Set("package", rel)
 	env.Logf("built %s (%s %s, %s)", rel, info.Name, info.Version, info.Arch)
 	return Outcome{Summary: "built " + rel}, nil
+}
+
+// nfpmVersion is the version nfpm gives the package, as the format's tools
+// print it.
+func nfpmVersion(packager string, info *nfpm.Info) string {
+	v := info.Version
+	if info.Prerelease != "" {
+		v += "~" + info.Prerelease
+	}
+	if info.VersionMetadata != "" {
+		v += "+" + info.VersionMetadata
+	}
+	if packager == "rpm" {
+		v += "-" + withDefault(info.Release, "1")
+	} else if info.Release != "" {
+		v += "-" + info.Release
+	}
+	if info.Epoch != "" && info.Epoch != "0" {
+		v = info.Epoch + ":" + v
+	}
+	return v
+}
+
+// nfpmRebuild gives a package whose version the builder has published a
+// higher one (see versions.go): +bN after the Debian revision (or the
+// version, when there is none), .bN after the rpm Release.
+func nfpmRebuild(env *Env, packager string, info *nfpm.Info) {
+	base := nfpmVersion(packager, info)
+	n := 0
+	if !env.Job.ExactVersions {
+		n = rebuildNumber(packager == "rpm", base, env.Job.Published)
+	}
+	if n > 0 {
+		switch {
+		case packager == "rpm":
+			info.Release = fmt.Sprintf("%s.b%d", withDefault(info.Release, "1"), n)
+		case info.Release != "":
+			info.Release = fmt.Sprintf("%s+b%d", info.Release, n)
+		default:
+			info.VersionMetadata = strings.TrimPrefix(fmt.Sprintf("%s+b%d", info.VersionMetadata, n), "+")
+		}
+		env.Props.Set("rebuild", strconv.Itoa(n))
+		env.Logf("rebuild: %s is published already; building %s", base, nfpmVersion(packager, info))
+	}
+	env.Props.Set("binary_version", nfpmVersion(packager, info))
 }
 
 func writePackage(pkg nfpm.Packager, info *nfpm.Info, target string) error {

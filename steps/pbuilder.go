@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,6 +56,13 @@ func (Pbuilder) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome,
 	if err != nil {
 		return fail(fmt.Errorf("pbuilder dsc: %w", err))
 	}
+	rb, err := planDebRebuild(env, dsc)
+	if err != nil {
+		return fail(fmt.Errorf("pbuilder: %w", err))
+	}
+	if rb.nothing != "" {
+		return Outcome{Summary: rb.nothing}, nil
+	}
 	b, err := baseFor(env, spec.With)
 	if err != nil {
 		return fail(fmt.Errorf("pbuilder: %w", err))
@@ -70,6 +78,12 @@ func (Pbuilder) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome,
 	argv := []string{"pbuilder", "build", "--basetgz", b.path(), "--buildresult", outDir}
 	if hooks != "" {
 		argv = append(argv, "--hookdir", hooks)
+	}
+	if rb.n > 0 {
+		// -B: Debian's buildds build a binNMU's architecture-dependent
+		// packages only (see archIndependentOnly).
+		argv = append(argv, "--bin-nmu", rb.reason, "--bin-nmu-version", strconv.Itoa(rb.n),
+			"--bin-nmu-timestamp", "@"+strconv.FormatInt(sourceTime(env.Props).Unix(), 10), "--debbuildopts", "-B")
 	}
 	out, err := runTool(ctx, env, ".", spec.Timeout, nil, asRoot(append(argv, dsc)...)...)
 	if err != nil {
@@ -88,7 +102,7 @@ func (Pbuilder) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome,
 	for i, d := range debs {
 		names[i] = filepath.Base(d)
 	}
-	return Outcome{Summary: fmt.Sprintf("%s: %s", b, packageList(names))}, nil
+	return Outcome{Summary: fmt.Sprintf("%s: %s%s", b, rb.summary(), packageList(names))}, nil
 }
 
 // pbuilderBase is one base tarball: CACHE/pbuilder/DISTRO-CODENAME-ARCH/base.tgz.

@@ -74,7 +74,7 @@ func pbuilderEnv(t *testing.T, cache string) *Env {
 	t.Helper()
 	env, _ := newTestEnv(t, jobFor("debian/bookworm/amd64", "apt"))
 	env.CacheDir = cache
-	writeFile(t, filepath.Join(env.Workspace, "dist/source/pkg_1.0.dsc"), "Source: pkg\n")
+	writeFile(t, filepath.Join(env.Workspace, "dist/source/pkg_1.0.dsc"), "Source: pkg\nVersion: 1.0\nArchitecture: any\n")
 	env.Props.Set("dsc", "dist/source/pkg_1.0.dsc")
 	return env
 }
@@ -239,3 +239,28 @@ for c in *.changes; do
 done
 rm -rf "$place"
 `
+
+// A rebuild asks pbuilder for a binNMU of the architecture-dependent
+// packages; real pbuilder runs it in e2e's rebuild story.
+func TestPbuilderRebuildArgs(t *testing.T) {
+	log := standIn(t, "pbuilder", standInPbuilder)
+	env := pbuilderEnv(t, t.TempDir())
+	env.Job.Published = []string{"1.0"}
+	o, err := runStep(t, Pbuilder{}, env, nil)
+	if err != nil {
+		t.Fatalf("%v (%s)", err, o.Summary)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for _, want := range []string{"--bin-nmu-version 1 ", "--debbuildopts -B ", "--bin-nmu Rebuild of 1.0 by kiln"} {
+		if !strings.Contains(lines[len(lines)-1], want) {
+			t.Errorf("pbuilder %s\nlacks %q", lines[len(lines)-1], want)
+		}
+	}
+	if v, _ := env.Props.Get("binary_version"); v != "1.0+b1" || !strings.Contains(o.Summary, "rebuild +b1") {
+		t.Errorf("binary_version %q, summary %q", v, o.Summary)
+	}
+}

@@ -64,7 +64,7 @@ func capturedOutput(t *testing.T, file string) *toolOutput {
 func TestReasonsDpkgSource(t *testing.T) {
 	runReasonTable(t, "dpkg-source", ErrBuildFailed, []reasonCase{
 		// dpkg-source -b of 3.0 (quilt) with no orig tarball beside the tree.
-		{"dpkg-source/no-orig.out", ErrMissingOrig, "dpkg-source: missing orig tarball libgreet_1.0.orig.tar.{bz2,gz,lzma,xz}: the source step makes it from the tree, or copies the one its with: {orig: FILE} names"},
+		{"dpkg-source/no-orig.out", ErrMissingOrig, "dpkg-source: missing orig tarball libgreet_1.0.orig.tar.{bz2,gz,lzma,xz}: the source step takes it from the pristine-tar branch"},
 		// dpkg-source -x of a .dsc whose orig went missing.
 		{"dpkg-source/x-missing-orig.out", ErrMissingOrig, "missing orig tarball hello_1.0.orig.tar.gz"},
 		{"dpkg-source/upstream-changes.out", ErrBuildFailed, "dpkg-source: package build failed: dpkg-source: error: aborting due to unexpected upstream changes"},

@@ -11,8 +11,8 @@ import (
 	"github.com/kiln-build/kiln/protocol"
 )
 
-// RPMBuild builds binary rpms on the host with rpmbuild -bb, for hosts
-// without mock (Debian's rpm package among them). The Source0 tarball is
+// RPMBuild builds binary rpms and the source rpm on the host with rpmbuild
+// -ba, for hosts without mock (Debian's rpm package among them). The Source0 tarball is
 // made from the tree as the source step makes it; _topdir is in the
 // workspace.
 //
@@ -45,7 +45,9 @@ func (RPMBuild) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome,
 	if err != nil {
 		return fail(fmt.Errorf("rpmbuild: %w", err))
 	}
-	args := []string{"--dbpath", filepath.Join(root, "var/lib/rpm"), "-bb"}
+	// -ba: the source rpm too, which the yum repository publishes for
+	// dnf download --source.
+	args := []string{"--dbpath", filepath.Join(root, "var/lib/rpm"), "-ba"}
 	if spec.With["nodeps"] == "true" {
 		args = append(args, "--nodeps")
 	}
@@ -60,6 +62,9 @@ func (RPMBuild) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome,
 	}
 	made, err := moveResults(filepath.Join(rs.Topdir, "RPMS"), outDir, "*/*.rpm")
 	if err != nil {
+		return fail(fmt.Errorf("rpmbuild: %w", err))
+	}
+	if _, err := moveResults(filepath.Join(rs.Topdir, "SRPMS"), outDir, "*.src.rpm"); err != nil {
 		return fail(fmt.Errorf("rpmbuild: %w", err))
 	}
 	return Outcome{Summary: fmt.Sprintf("%s %s-%s: %s", rs.Name, rs.Version, rs.Release, made)}, nil

@@ -24,9 +24,12 @@ import (
 //
 // with: tree (the checkout, default "."), dir (output, default
 // "dist/source"), spec (yum: default the only *.spec at the top of the
-// tree), orig (apt, non-native formats: an existing orig tarball to use
-// instead of one made from the tree). Sets source_name, source_version and
-// dsc or srpm (workspace-relative).
+// tree). For apt's non-native formats the orig tarball comes from the
+// repository's pristine-tar branch, else its upstream tag (upstream_tag:
+// gbp's format, default upstream/%(version)s), else orig (a file in the
+// workspace) or orig_url with orig_sha256 (and orig_asc_url), else the
+// tree (origSource). Sets source_name, source_version and dsc or srpm
+// (workspace-relative).
 type Source struct{}
 
 func (Source) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, error) {
@@ -74,7 +77,11 @@ func debSourcePackage(ctx context.Context, env *Env, spec protocol.Step) (Outcom
 	env.Props.Set("source_name", src.Name)
 	env.Props.Set("source_version", src.Version)
 	env.Props.Set("dsc", env.rel(dsc))
-	return Outcome{Summary: fmt.Sprintf("%s %s (%s)", src.Name, src.Version, src.Format)}, nil
+	summary := fmt.Sprintf("%s %s (%s)", src.Name, src.Version, src.Format)
+	if src.Orig != "" {
+		summary += ", " + src.Orig
+	}
+	return Outcome{Summary: summary}, nil
 }
 
 func rpmSourcePackage(ctx context.Context, env *Env, spec protocol.Step) (Outcome, error) {
@@ -111,11 +118,13 @@ func rpmSourcePackage(ctx context.Context, env *Env, spec protocol.Step) (Outcom
 type debSource struct {
 	Name, Version, Format string
 	Tree                  string // absolute: PARENT/NAME-UPSTREAM
+	Orig                  string // where the orig tarball came from, for the summary; "" without one
 }
 
 // stageDebian reads debian/changelog and debian/source/format from the
-// tree and copies it (without .git) to parent/NAME-UPSTREAM, with the orig
-// tarball next to it when the format needs one.
+// tree and copies it (without .git; with .pc, which tells dpkg-source the
+// patches are applied) to parent/NAME-UPSTREAM, with the orig tarball and
+// its signature next to it when the format needs one (origSource).
 func stageDebian(ctx context.Context, env *Env, spec protocol.Step, parent string) (debSource, error) {
 	var src debSource
 	treeRel := withDefault(spec.With["tree"], ".")
@@ -135,14 +144,12 @@ func stageDebian(ctx context.Context, env *Env, spec protocol.Step, parent strin
 		}
 		return src, fmt.Errorf("%w: %s", ErrBadChangelog, why)
 	}
+	top := changelogEntry{Source: src.Name, Version: src.Version, Distribution: out.field("Distribution"), Maintainer: out.field("Maintainer")}
 	src.Format = "1.0"
 	if b, err := os.ReadFile(filepath.Join(tree, "debian/source/format")); err == nil {
 		src.Format = strings.TrimSpace(string(b))
 	}
-	upstream, revision := stripEpoch(src.Version), ""
-	if i := strings.LastIndexByte(upstream, '-'); i >= 0 {
-		upstream, revision = upstream[:i], upstream[i+1:]
-	}
+	upstream, revision := splitDebVersion(src.Version)
 	hasRevision := revision != ""
 	native := src.Format == "3.0 (native)"
 	if native && hasRevision {
@@ -154,6 +161,14 @@ func stageDebian(ctx context.Context, env *Env, spec protocol.Step, parent strin
 	if src.Format == "3.0 (quilt)" && !hasRevision {
 		return src, fmt.Errorf("%w: format %s but version %s has no Debian revision (such as -1)", ErrBadChangelog, src.Format, src.Version)
 	}
+	snapshot, err := debSnapshot(env, tree, top)
+	if err != nil {
+		return src, err
+	}
+	if snapshot != nil {
+		src.Version = snapshot.Version
+		upstream, _ = splitDebVersion(src.Version)
+	}
 	src.Tree = filepath.Join(parent, src.Name+"-"+upstream)
 	if err := os.RemoveAll(src.Tree); err != nil {
 		return src, fmt.Errorf("stage: %w", err)
@@ -161,22 +176,57 @@ func stageDebian(ctx context.Context, env *Env, spec protocol.Step, parent strin
 	if err := copyTree(tree, src.Tree, ".git", ".kiln"); err != nil {
 		return src, fmt.Errorf("stage: %w", err)
 	}
+	if snapshot != nil {
+		if err := prependChangelog(filepath.Join(src.Tree, "debian/changelog"), *snapshot); err != nil {
+			return src, fmt.Errorf("stage: %w", err)
+		}
+		env.Logf("snapshot: %s", snapshot.Changes[0])
+	}
 	if native || !hasRevision {
 		return src, nil
 	}
-	orig := filepath.Join(parent, src.Name+"_"+upstream+".orig.tar.gz")
-	if given := spec.With["orig"]; given != "" {
-		p, err := env.Path(given)
-		if err != nil {
-			return src, fmt.Errorf("orig: %w", err)
-		}
-		if _, err := os.Stat(p); err != nil {
-			return src, fmt.Errorf("%w %s: with: {orig: %s}: %w", ErrMissingOrig, filepath.Base(orig), given, err)
-		}
-		return src, copyFile(p, orig, 0o644)
+	src.Orig, err = origSource(ctx, env, spec, tree, parent, src.Name, upstream)
+	if err == nil {
+		env.Logf("%s", src.Orig)
 	}
-	env.Logf("making %s from the tree (without debian/)", filepath.Base(orig))
-	return src, writeTarGz(orig, tree, src.Name+"-"+upstream, sourceTime(env.Props), ".git", ".kiln", "debian")
+	return src, err
+}
+
+// debSnapshot returns the changelog entry that makes a tree committed after
+// its changelog's top entry (or under an UNRELEASED one) a snapshot
+// version; nil when the tree is that entry as released, or the job keeps
+// exact versions.
+func debSnapshot(env *Env, tree string, top changelogEntry) (*changelogEntry, error) {
+	if env.Job.ExactVersions {
+		return nil, nil
+	}
+	n, hash, err := commitsAfter(tree, "debian/changelog")
+	if err != nil {
+		return nil, fmt.Errorf("snapshot version: %w", err)
+	}
+	if hash == "" {
+		return nil, nil
+	}
+	v := snapshotVersion(top.Version, top.Distribution, n, hash)
+	if v == "" {
+		return nil, nil
+	}
+	e := top
+	e.Version = v
+	e.Date = sourceTime(env.Props)
+	// Short enough for lintian's 80 columns with a long version.
+	e.Changes = []string{fmt.Sprintf("Snapshot of %s, %d commit(s) after %s.", hash[:min(12, len(hash))], n, top.Version)}
+	return &e, nil
+}
+
+// splitDebVersion splits a Debian version, without its epoch, into the
+// upstream version and the Debian revision ("" for a native version).
+func splitDebVersion(v string) (upstream, revision string) {
+	upstream = stripEpoch(v)
+	if i := strings.LastIndexByte(upstream, '-'); i >= 0 {
+		return upstream[:i], upstream[i+1:]
+	}
+	return upstream, ""
 }
 
 func stripEpoch(v string) string {
@@ -251,6 +301,9 @@ func prepareRPM(ctx context.Context, env *Env, spec protocol.Step) (rpmSource, e
 	}
 	rs.Spec = filepath.Join(rs.Topdir, "SPECS", filepath.Base(specPath))
 	if err := copyFile(specPath, rs.Spec, 0o644); err != nil {
+		return rs, err
+	}
+	if err := rpmRebuild(env, &rs, out.field("Epoch")); err != nil {
 		return rs, err
 	}
 	// Source0 may be a URL; rpmbuild looks for its base name in SOURCES.
@@ -363,7 +416,64 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 // writeTarGz packs tree (without the top-level entries in skip) into a
 // gzipped tarball whose entries sit under top/, in lexical order, owned by
 // root and stamped with mtime, so the same tree always packs the same bytes.
-func writeTarGz(dst, tree, top string, mtime time.Time, skip ...string) (err error) {
+func writeTarGz(dst, tree, top string, mtime time.Time, skip ...string) error {
+	return packTarGz(dst, mtime, func(add tarAdd) error {
+		return filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(tree, p)
+			if err != nil {
+				return err
+			}
+			if rel != "." && isSkipped(rel, skip) {
+				if d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			var link string
+			if d.Type()&fs.ModeSymlink != 0 {
+				if link, err = os.Readlink(p); err != nil {
+					return err
+				}
+			}
+			if !d.IsDir() && !info.Mode().IsRegular() && link == "" {
+				return nil
+			}
+			h, err := tar.FileInfoHeader(info, link)
+			if err != nil {
+				return err
+			}
+			h.Name = filepath.ToSlash(filepath.Join(top, rel))
+			if d.IsDir() {
+				h.Name += "/"
+			}
+			if !info.Mode().IsRegular() {
+				return add(h, nil)
+			}
+			in, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			return add(h, in)
+		})
+	})
+}
+
+// tarAdd writes one entry of a tarball: its header, made reproducible,
+// and for a regular file its body.
+type tarAdd func(h *tar.Header, body io.Reader) error
+
+// packTarGz writes the gzipped tarball fill adds entries to. Every entry
+// is owned by root and stamped with mtime, and gzip records no time or
+// name, so the same entries always pack the same bytes.
+func packTarGz(dst string, mtime time.Time, fill func(add tarAdd) error) (err error) {
 	f, err := os.Create(dst)
 	if err != nil {
 		return fmt.Errorf("tarball: %w", err)
@@ -375,56 +485,17 @@ func writeTarGz(dst, tree, top string, mtime time.Time, skip ...string) (err err
 	}()
 	gz := gzip.NewWriter(f)
 	tw := tar.NewWriter(gz)
-	err = filepath.WalkDir(tree, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(tree, p)
-		if err != nil {
-			return err
-		}
-		if rel != "." && isSkipped(rel, skip) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		var link string
-		if d.Type()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		if !d.IsDir() && !info.Mode().IsRegular() && link == "" {
-			return nil
-		}
-		h, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		h.Name = filepath.ToSlash(filepath.Join(top, rel))
-		if d.IsDir() {
-			h.Name += "/"
-		}
+	err = fill(func(h *tar.Header, body io.Reader) error {
 		h.ModTime, h.AccessTime, h.ChangeTime = mtime, time.Time{}, time.Time{}
 		h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "root", "root"
 		h.Format = tar.FormatPAX
 		if err := tw.WriteHeader(h); err != nil {
 			return err
 		}
-		if !info.Mode().IsRegular() {
+		if body == nil {
 			return nil
 		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		_, err = io.Copy(tw, in)
+		_, err := io.Copy(tw, body)
 		return err
 	})
 	if err != nil {

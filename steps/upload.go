@@ -22,7 +22,8 @@ import (
 // the records of a Debian upload, the .changes and .buildinfo, when the
 // build made them (a dpkg-buildpackage build does, nfpm does not): they say
 // what was built from what, with which build dependencies, and are kept
-// with the build rather than published.
+// with the build rather than published; and the source package (the .dsc
+// and what it lists), which the master publishes in the Sources index.
 type Upload struct{}
 
 // defaultArtifacts are the globs of an upload step that names none; each
@@ -33,11 +34,35 @@ var defaultArtifacts = map[string][]string{
 }
 
 // uploadRecords are kept too when an upload step names no globs, if there.
+// A .dsc brings the files it lists (see sourceFiles).
 var uploadRecords = map[string][]string{
-	"apt": {"dist/*.changes", "dist/*.buildinfo"},
+	"apt": {"dist/*.changes", "dist/*.buildinfo", "dist/*.dsc"},
 }
 
-// ErrNoArtifacts is returned when a glob matched no file.
+// sourceFiles are the files a source package's .dsc lists, from its own
+// directory: the master publishes a source package only whole.
+func sourceFiles(env *Env, dsc File) ([]File, error) {
+	listed, err := listedFiles(dsc.Path)
+	if err != nil {
+		return nil, err
+	}
+	var out []File
+	for _, l := range listed {
+		rel := filepath.Join(filepath.Dir(dsc.Name), l.Name)
+		p, err := env.Path(rel)
+		if err != nil {
+			return nil, fmt.Errorf("%s lists %s: %w", dsc.Name, l.Name, err)
+		}
+		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s lists %s, which is not a file next to it", dsc.Name, l.Name)
+		}
+		out = append(out, File{Name: rel, Path: p})
+	}
+	return out, nil
+}
+
+// ErrNoArtifacts is returned when a glob matched no file, unless a
+// packaging step said there was nothing to build (noRebuildProp).
 var ErrNoArtifacts = errors.New("no file matched")
 
 func (Upload) Run(_ context.Context, env *Env, spec protocol.Step) (Outcome, error) {
@@ -85,7 +110,27 @@ func (Upload) Run(_ context.Context, env *Env, spec protocol.Step) (Outcome, err
 			}
 		}
 		if n == 0 && required {
+			// A no-change rebuild of Architecture: all packages makes
+			// nothing, and says so: that is not a broken build.
+			if why, ok := env.Props.Get(noRebuildProp); ok {
+				return Outcome{Summary: "nothing uploaded: " + why}, nil
+			}
 			return fail(fmt.Errorf("upload %q: %w", g, ErrNoArtifacts))
+		}
+	}
+	for _, f := range slices.Clone(out) {
+		if filepath.Ext(f.Name) != ".dsc" {
+			continue
+		}
+		listed, err := sourceFiles(env, f)
+		if err != nil {
+			return fail(fmt.Errorf("upload: %w", err))
+		}
+		for _, l := range listed {
+			if !seen[l.Name] {
+				seen[l.Name] = true
+				out = append(out, l)
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

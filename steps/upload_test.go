@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/kiln-build/kiln/protocol"
@@ -66,5 +68,31 @@ func TestUpload(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The default upload takes a source package whole: the .dsc and what it
+// lists, from its own directory; a .dsc listing a missing file fails the
+// step, naming it.
+func TestUploadSourcePackage(t *testing.T) {
+	const dsc = "Source: hello\nVersion: 1.0\nFiles:\n 0123 10 hello_1.0.tar.xz\nChecksums-Sha256:\n 4567 10 hello_1.0.tar.xz\n"
+	env, _ := newTestEnv(t, protocol.Job{Format: "apt"})
+	writeFile(t, filepath.Join(env.Workspace, "dist/hello_1.0_all.deb"), "deb")
+	writeFile(t, filepath.Join(env.Workspace, "dist/hello_1.0.dsc"), dsc)
+	o, err := Upload{}.Run(t.Context(), env, protocol.Step{})
+	if err == nil || !strings.Contains(o.Summary, "hello_1.0.tar.xz") {
+		t.Fatalf("a .dsc whose tarball is missing: %v (%s)", err, o.Summary)
+	}
+	writeFile(t, filepath.Join(env.Workspace, "dist/hello_1.0.tar.xz"), "0123456789")
+	o, err = Upload{}.Run(t.Context(), env, protocol.Step{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range o.Artifacts {
+		names = append(names, a.Name)
+	}
+	if want := []string{"dist/hello_1.0.dsc", "dist/hello_1.0.tar.xz", "dist/hello_1.0_all.deb"}; !slices.Equal(names, want) {
+		t.Errorf("uploaded %v, want %v", names, want)
 	}
 }

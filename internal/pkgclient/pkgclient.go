@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -108,6 +109,12 @@ func NewDnf(t testing.TB, repoFile string) *Dnf {
 // Run runs dnf with args and returns its combined output.
 func (d *Dnf) Run(args ...string) (string, error) {
 	return Run(d.Dir, nil, "dnf", append(append([]string(nil), d.args...), args...)...)
+}
+
+// RunPlugins runs dnf with its plugins (download, debuginfo-install).
+func (d *Dnf) RunPlugins(args ...string) (string, error) {
+	base := slices.DeleteFunc(slices.Clone(d.args), func(a string) bool { return a == "--noplugins" })
+	return Run(d.Dir, nil, "dnf", append(append(base, "--setopt=plugins=1"), args...)...)
 }
 
 // Run runs a command in dir with env added and returns its combined output.

@@ -31,6 +31,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kiln-build/kiln/builders"
+	"github.com/kiln-build/kiln/master/sched"
 	"github.com/kiln-build/kiln/master/state"
 	"github.com/kiln-build/kiln/protocol"
 	"github.com/kiln-build/kiln/repo"
@@ -47,6 +48,9 @@ var (
 	ErrNoRepos = errors.New("repository publishing is off: the master has no signing agent (--signer)")
 	// ErrUnknownChannel names a channel the configuration does not have.
 	ErrUnknownChannel = errors.New("unknown channel")
+	// ErrRepublish: a build made a package the channel lists already, same
+	// name, version and architecture, with other bytes.
+	ErrRepublish = errors.New("version already published")
 	// ErrPublishing: a result for the same attempt is being published; the
 	// worker repeats its result and gets the answer then.
 	ErrPublishing = errors.New("result of this attempt is being published")
@@ -242,10 +246,11 @@ func packageFormat(f string) pkgmeta.Format {
 }
 
 // isPackage tells the artifacts the repositories take from the rest
-// (logs, source tarballs, reports).
+// (logs, reports, and the files a source package lists, which travel with
+// its .dsc).
 func isPackage(name string) bool {
 	ext := strings.ToLower(filepath.Ext(name))
-	return ext == ".deb" || ext == ".rpm"
+	return ext == ".deb" || ext == ".rpm" || ext == ".dsc"
 }
 
 // FinishResult records a worker's result. A successful build's packages are
@@ -280,7 +285,7 @@ func (r *Publisher) FinishResult(ctx context.Context, res protocol.Result, log *
 	if err != nil {
 		res.Status = protocol.StatusException
 		if errors.Is(err, pkgmeta.ErrCorrupt) || errors.Is(err, pkgmeta.ErrMismatch) || errors.Is(err, pkgmeta.ErrUnsafeName) ||
-			errors.Is(err, pkgmeta.ErrFormat) || errors.Is(err, repo.ErrInvalid) {
+			errors.Is(err, pkgmeta.ErrFormat) || errors.Is(err, repo.ErrInvalid) || errors.Is(err, ErrRepublish) {
 			res.Status = protocol.StatusFailure // the build's own output is at fault
 		}
 		res.Summary = "not published to " + DevChannel + ": " + err.Error()
@@ -331,14 +336,17 @@ func (r *Publisher) publishBuild(ctx context.Context, b *state.Build, arts []pro
 		if !isPackage(a.Name) {
 			continue
 		}
-		pkg, err := r.takePackage(ctx, a, target, ch.Key)
+		pkg, err := r.takePackage(ctx, a, arts, target, ch.Key)
 		if err != nil {
 			return nil, err
 		}
 		if i := slices.IndexFunc(add, func(p state.RepoPackage) bool { return state.SamePackage(p.Package, pkg) }); i >= 0 {
 			return nil, fmt.Errorf("%w: %s and %s are both %s", repo.ErrInvalid, add[i].Package.FileName, a.Name, pkg)
 		}
-		add = append(add, state.RepoPackage{Build: b.ID, Package: pkg})
+		add = append(add, state.RepoPackage{Build: b.ID, Builder: b.Builder, Package: pkg})
+	}
+	if err := r.checkRepublish(ch.Name, b.Target, add); err != nil {
+		return nil, err
 	}
 	pc, err := r.publishChannel(ctx, ch, targets, b.Target, add)
 	if err != nil {
@@ -352,10 +360,30 @@ func (r *Publisher) publishBuild(ctx context.Context, b *state.Build, arts []pro
 	return pc, nil
 }
 
+// checkRepublish refuses to list a package whose name, version and
+// architecture the channel's target lists already with other bytes: a
+// client that installed the first would never be offered the second, and
+// two machines with "the same" version would run different code. The
+// worker gives a rebuild a higher version (versions: rebuild), so this
+// stops only an exact-versions component, a version the packager forgot to
+// bump, or a worker that ignored the job's Published list.
+func (r *Publisher) checkRepublish(channel, target string, add []state.RepoPackage) error {
+	listed := r.o.Node.FSM.RepoChannel(channel)[target].Packages
+	for _, a := range add {
+		for _, p := range listed {
+			if state.SamePackage(a.Package, p.Package) && a.Package.SHA256 != p.Package.SHA256 {
+				return fmt.Errorf("%w: %s %s %s is published already (build %d) with other contents; bump the version (debian/changelog, the spec's Release) or use versions: rebuild",
+					ErrRepublish, a.Package.Name, a.Package.FullVersion(), a.Package.Arch, p.Build)
+			}
+		}
+	}
+	return nil
+}
+
 // takePackage fetches an artifact from the object store into the artifact
 // cache, checks what it is against the build's target and, for an rpm, has
 // the agent sign it: workers hold no key.
-func (r *Publisher) takePackage(ctx context.Context, a protocol.Artifact, t repo.Target, key string) (*pkgmeta.Package, error) {
+func (r *Publisher) takePackage(ctx context.Context, a protocol.Artifact, arts []protocol.Artifact, t repo.Target, key string) (*pkgmeta.Package, error) {
 	tmp, err := r.fetchArtifact(ctx, a.SHA256, a.Size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.Name, err)
@@ -376,6 +404,11 @@ func (r *Publisher) takePackage(ctx context.Context, a protocol.Artifact, t repo
 	if err := pkgmeta.Check(pkg, pkgmeta.Expect{Format: t.Format, Arch: t.Arch}); err != nil {
 		return nil, fmt.Errorf("built for %s: %w", t, err)
 	}
+	if pkg.IsSource() {
+		if err := r.takeSourceFiles(ctx, pkg, a.Name, arts); err != nil {
+			return nil, err
+		}
+	}
 	if pkg.Format == pkgmeta.RPM {
 		if err := signing.SignRPMFile(ctx, r.signer, key, tmp); err != nil {
 			return nil, fmt.Errorf("sign %s: %w", a.Name, err)
@@ -394,6 +427,28 @@ func (r *Publisher) takePackage(ctx context.Context, a protocol.Artifact, t repo
 	}
 	pkg.Path = ""
 	return pkg, nil
+}
+
+// takeSourceFiles fetches the files a .dsc lists into the artifact cache.
+// Each must be an artifact of the same build, uploaded from the .dsc's own
+// directory, with the size and SHA-256 the .dsc gives: a source package
+// is published whole and exactly as its .dsc describes it, or not at all.
+func (r *Publisher) takeSourceFiles(ctx context.Context, pkg *pkgmeta.Package, dscName string, arts []protocol.Artifact) error {
+	dir := path.Dir(dscName)
+	for _, f := range pkg.Files {
+		i := slices.IndexFunc(arts, func(a protocol.Artifact) bool { return path.Dir(a.Name) == dir && path.Base(a.Name) == f.Name })
+		if i < 0 {
+			return fmt.Errorf("%w: %s lists %s, which the build did not upload", repo.ErrInvalid, dscName, f.Name)
+		}
+		if arts[i].SHA256 != f.SHA256 || arts[i].Size != f.Size {
+			return fmt.Errorf("%w: %s lists %s with %d bytes and sha256 %s; the build uploaded %d bytes with sha256 %s",
+				repo.ErrInvalid, dscName, f.Name, f.Size, f.SHA256, arts[i].Size, arts[i].SHA256)
+		}
+		if err := r.ensureArtifact(ctx, f.SHA256); err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+	}
+	return nil
 }
 
 // fetchArtifact copies an object into a temporary file in the artifact
@@ -466,8 +521,10 @@ func (r *Publisher) publishChannel(ctx context.Context, ch builders.Channel, tar
 		// This master may have just become leader, or lost its cache.
 		for _, rt := range cur {
 			for _, p := range rt.Packages {
-				if err := r.ensureArtifact(ctx, p.Package.SHA256); err != nil {
-					return nil, fmt.Errorf("%s: %w", p.Package.FileName, err)
+				for _, sha := range packageFiles(p.Package) {
+					if err := r.ensureArtifact(ctx, sha); err != nil {
+						return nil, fmt.Errorf("%s: %w", p.Package.FileName, err)
+					}
 				}
 			}
 		}
@@ -487,6 +544,10 @@ func (r *Publisher) publishChannel(ctx context.Context, ch builders.Channel, tar
 		for _, p := range list {
 			c := *p.Package
 			c.Path = r.artifactPath(c.SHA256)
+			c.Files = slices.Clone(c.Files) // state's copy is shared
+			for i := range c.Files {
+				c.Files[i].Path = r.artifactPath(c.Files[i].SHA256)
+			}
 			tc.Packages = append(tc.Packages, &c)
 		}
 		contents.Targets = append(contents.Targets, tc)
@@ -635,7 +696,9 @@ func (r *Publisher) pruneRepos(ctx context.Context) {
 		}
 		for _, rt := range r.o.Node.FSM.RepoChannel(ch.Name) {
 			for _, p := range rt.Packages {
-				listed[p.Package.SHA256] = true
+				for _, sha := range packageFiles(p.Package) {
+					listed[sha] = true
+				}
 			}
 		}
 	}
@@ -655,21 +718,32 @@ func (r *Publisher) pruneRepos(ctx context.Context) {
 	}
 }
 
-// JobRepo tells a job where its target's dev channel is and which key
-// signs it, so a build's chroot can install its dependencies' fresh
-// packages. Both are empty when nothing is published.
-func (r *Publisher) JobRepo(target string) (url, key string) {
+// packageFiles are the sha256 of every file a listed package needs: its
+// own, and for a source package those its .dsc lists.
+func packageFiles(p *pkgmeta.Package) []string {
+	out := []string{p.SHA256}
+	for _, f := range p.Files {
+		out = append(out, f.SHA256)
+	}
+	return out
+}
+
+// JobRepo tells a job where its target's dev channel is, which key signs
+// it, and which versions the builder has there (sorted), so a build's
+// chroot can install its dependencies' fresh packages and a rebuild can
+// pick a higher version. All empty when nothing is published.
+func (r *Publisher) JobRepo(builder, target string) sched.JobRepo {
 	if r.off() {
-		return "", ""
+		return sched.JobRepo{}
 	}
 	ch, err := r.Channel(DevChannel)
 	if err != nil {
-		return "", ""
+		return sched.JobRepo{}
 	}
 	targets := r.Targets(ch)
 	i := slices.IndexFunc(targets, func(t repo.Target) bool { return t.String() == target })
 	if i < 0 {
-		return "", ""
+		return sched.JobRepo{}
 	}
 	t := targets[i]
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -677,9 +751,28 @@ func (r *Publisher) JobRepo(target string) (url, key string) {
 	pub, err := r.publicKey(ctx, ch.Key)
 	if err != nil {
 		r.log.Warn("job goes without the dev channel's key", "target", target, "err", err)
-		return "", ""
+		return sched.JobRepo{}
 	}
-	return r.BaseURL() + "/" + DevChannel + "/" + t.Dir(), string(pub)
+	return sched.JobRepo{URL: r.BaseURL() + "/" + DevChannel + "/" + t.Dir(), Key: string(pub), Published: r.published(builder, target)}
+}
+
+// published lists the distinct versions of the packages a builder has in
+// the dev channel's target.
+func (r *Publisher) published(builder, target string) []string {
+	var out []string
+	for _, p := range r.o.Node.FSM.RepoChannel(DevChannel)[target].Packages {
+		by := p.Builder
+		if by == "" { // recorded before RepoPackage.Builder
+			if b, err := r.o.Node.FSM.Build(p.Build); err == nil {
+				by = b.Builder
+			}
+		}
+		if by == builder {
+			out = append(out, p.Package.FullVersion())
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // BaseURL is where clients reach /repos: master.public_url, else the

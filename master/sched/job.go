@@ -92,9 +92,11 @@ func (s *Scheduler) jobFor(b *state.Build, attempt int) (protocol.Job, error) {
 	}
 	job.Format = bl.Format
 	if s.o.JobRepos != nil {
-		job.RepoURL, job.RepoKey = s.o.JobRepos(b.Target)
+		r := s.o.JobRepos(b.Builder, b.Target)
+		job.RepoURL, job.RepoKey, job.Published = r.URL, r.Key, r.Published
 	}
 	if bl.Component != nil {
+		job.ExactVersions = bl.Component.Versions == builders.VersionsExact
 		job.Git = bl.Component.Git
 		if len(bl.Component.Branches) > 0 {
 			job.Branch = bl.Component.Branches[0]

@@ -136,9 +136,9 @@ func TestPassGatesDependentsOnTheirTargetOnly(t *testing.T) {
 func TestPassSendsJobFromCurrentConfiguration(t *testing.T) {
 	var asked []string
 	h := newHarness(t, func(o *Options) {
-		o.JobRepos = func(target string) (string, string) {
-			asked = append(asked, target)
-			return "https://repo.example/dev/" + target, "KEY"
+		o.JobRepos = func(builder, target string) JobRepo {
+			asked = append(asked, builder+" "+target)
+			return JobRepo{URL: "https://repo.example/dev/" + target, Key: "KEY", Published: []string{"1.0-1", "1.0-1+b1"}}
 		}
 	})
 	h.hello("w", 1)
@@ -154,8 +154,11 @@ func TestPassSendsJobFromCurrentConfiguration(t *testing.T) {
 		j.Git != "https://git.example/lib.git" || j.Branch != "stable" || len(j.Steps) == 0 {
 		t.Errorf("job %+v", j)
 	}
-	if j.RepoURL != "https://repo.example/dev/"+arm64 || j.RepoKey != "KEY" || !slices.Equal(asked, []string{arm64}) {
+	if j.RepoURL != "https://repo.example/dev/"+arm64 || j.RepoKey != "KEY" || !slices.Equal(asked, []string{"lib@" + arm64 + " " + arm64}) {
 		t.Errorf("job repository %q %q, asked for %v", j.RepoURL, j.RepoKey, asked)
+	}
+	if !slices.Equal(j.Published, []string{"1.0-1", "1.0-1+b1"}) || j.ExactVersions {
+		t.Errorf("job published %v, exact versions %v; want the builder's versions, not exact", j.Published, j.ExactVersions)
 	}
 	if !sent[0].hasDeadline {
 		t.Error("job sent without a deadline for the ack")

@@ -61,11 +61,18 @@ type Sender interface {
 // until it speaks again, rather than keep sending it jobs.
 var ErrNotDelivered = errors.New("job not delivered")
 
-// JobRepos tells a job where its target's dev channel is and the armored
-// public key that signs it, so a build can install the packages its
-// dependencies published moments before. Both are empty when nothing is
-// published for the target.
-type JobRepos func(target string) (url, key string)
+// JobRepo is what a job is told of its target's dev channel: where it is
+// and the armored public key that signs it, so a build can install the
+// packages its dependencies published moments before (both empty when
+// nothing is published for the target), and the versions the builder
+// already has there, so a rebuild can pick a higher one.
+type JobRepo struct {
+	URL, Key  string
+	Published []string
+}
+
+// JobRepos tells a job of its builder's dev channel (see JobRepo).
+type JobRepos func(builder, target string) JobRepo
 
 // The farm's own state must keep satisfying what the scheduler reads and
 // applies; a change there should break this package's build, not the master.
@@ -90,7 +97,7 @@ type Options struct {
 	MaxAttempts int
 	JobTimeout  time.Duration // how long a worker has to ack a job; default 5s
 	Logger      *slog.Logger
-	// JobRepos, when set, fills a job's RepoURL and RepoKey.
+	// JobRepos, when set, fills a job's RepoURL, RepoKey and Published.
 	JobRepos JobRepos
 	// Now is the clock for liveness and for the times commands record;
 	// default time.Now. Tests set it to decide who is silent without waiting.

@@ -13,6 +13,9 @@ import (
 // business (its data directory), not replicated fact.
 type RepoPackage struct {
 	Build int64 `json:"build"`
+	// Builder made it: a rebuild looks up the versions its builder has
+	// published (empty in records older than the field).
+	Builder string `json:"builder,omitempty"`
 	// Published is when clients could first fetch it from the channel.
 	Published time.Time        `json:"published"`
 	Package   *pkgmeta.Package `json:"package"`

@@ -15,7 +15,8 @@ type Expect struct {
 }
 
 // Check compares a package with what its builder was meant to produce.
-// Architecture-independent packages (all, noarch) fit every target.
+// Architecture-independent packages (all, noarch) and Debian source
+// packages fit every target.
 func Check(p *Package, want Expect) error {
 	var errs []error
 	if want.Format != "" && p.Format != want.Format {
@@ -27,7 +28,7 @@ func Check(p *Package, want Expect) error {
 	if want.Version != "" && p.FullVersion() != want.Version {
 		errs = append(errs, fmt.Errorf("version is %q, target wants %q", p.FullVersion(), want.Version))
 	}
-	if want.Arch != "" && p.Arch != want.Arch && !p.IsArchIndependent() {
+	if want.Arch != "" && p.Arch != want.Arch && !p.IsArchIndependent() && !p.IsSource() {
 		errs = append(errs, fmt.Errorf("architecture is %q, target wants %q", p.Arch, want.Arch))
 	}
 	if len(errs) > 0 {

@@ -86,18 +86,12 @@ func debPackage(fields []Field) (*Package, error) {
 	if err := checkToken("package name", p.Name, "+-."); err != nil {
 		return nil, err
 	}
-	if err := checkToken("version", p.Version, ".+~:-"); err != nil {
+	noEpoch, err := p.debVersion()
+	if err != nil {
 		return nil, err
 	}
 	if err := checkToken("architecture", p.Arch, "-"); err != nil {
 		return nil, err
-	}
-	if e, _, ok := strings.Cut(p.Version, ":"); ok {
-		n, err := strconv.Atoi(e)
-		if err != nil {
-			return nil, fmt.Errorf("%w: bad epoch in version %q", ErrCorrupt, p.Version)
-		}
-		p.Epoch = n
 	}
 	p.Source = p.Name
 	if src := p.Field("Source"); src != "" {
@@ -107,15 +101,29 @@ func debPackage(fields []Field) (*Package, error) {
 		}
 	}
 	// Pool file names never carry the epoch, as in Debian's archive.
-	_, noEpoch, ok := strings.Cut(p.Version, ":")
-	if !ok {
-		noEpoch = p.Version
-	}
 	p.FileName = p.Name + "_" + noEpoch + "_" + p.Arch + ".deb"
 	if err := CheckFileName(p.FileName); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// debVersion checks a Debian version, sets the epoch from it and returns
+// the version without the epoch, as file names carry it.
+func (p *Package) debVersion() (string, error) {
+	if err := checkToken("version", p.Version, ".+~:-"); err != nil {
+		return "", err
+	}
+	e, noEpoch, ok := strings.Cut(p.Version, ":")
+	if !ok {
+		return p.Version, nil
+	}
+	n, err := strconv.Atoi(e)
+	if err != nil {
+		return "", fmt.Errorf("%w: bad epoch in version %q", ErrCorrupt, p.Version)
+	}
+	p.Epoch = n
+	return noEpoch, nil
 }
 
 // controlFile extracts ./control from a control.tar{,.gz,.xz,.zst} member.

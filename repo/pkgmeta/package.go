@@ -49,6 +49,9 @@ type Package struct {
 	Path    string   `json:"path,omitempty"`
 	Control []Field  `json:"control,omitempty"`
 	RPM     *RPMInfo `json:"rpm,omitempty"`
+	// Files are the files a source package (.dsc) lists, published next
+	// to it; empty for binary packages.
+	Files []SourceFile `json:"files,omitempty"`
 }
 
 // Field is one field of a Debian control paragraph. Value keeps continuation
@@ -85,6 +88,18 @@ func (p *Package) Field(name string) string {
 		}
 	}
 	return ""
+}
+
+// IsDebug reports whether p holds only debugging symbols or sources:
+// Debian's automatic -dbgsym packages (Auto-Built-Package: debug-symbols)
+// and rpm's -debuginfo and -debugsource. Repositories keep them apart from
+// the packages every client sees. A hand-made -dbg package is an ordinary
+// package, as in Debian's archive.
+func (p *Package) IsDebug() bool {
+	if p.Format == Deb {
+		return p.Field("Auto-Built-Package") == "debug-symbols" || strings.HasSuffix(p.Name, "-dbgsym")
+	}
+	return p.Format == RPM && (strings.HasSuffix(p.Name, "-debuginfo") || strings.HasSuffix(p.Name, "-debugsource"))
 }
 
 // IsArchIndependent reports whether the package installs on every architecture.

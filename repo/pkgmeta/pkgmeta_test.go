@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/repo/internal/repotest"
 	"github.com/kiln-build/kiln/repo/pkgmeta"
 )
@@ -49,7 +50,7 @@ func TestReadDebCompressions(t *testing.T) {
 
 func TestReadRPM(t *testing.T) {
 	dir := t.TempDir()
-	s := repotest.Signer(t)
+	s := kilntest.Signer(t)
 	path := repotest.BuildRPM(t, dir, repotest.RPM{
 		Name: "opencore", Version: "2.1", Release: "3.el9", Epoch: 2, Arch: "x86_64",
 		Requires: []string{"libgrace >= 1.2", "/bin/sh"}, Provides: []string{"opencore-api = 2"},

@@ -17,6 +17,8 @@ func ReadFile(path, name string) (*Package, error) {
 		return ReadDeb(path)
 	case ".rpm":
 		return ReadRPM(path)
+	case ".dsc":
+		return ReadDSC(path)
 	}
 	return nil, fmt.Errorf("read package %s: %w", name, ErrFormat)
 }

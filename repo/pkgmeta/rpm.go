@@ -173,9 +173,10 @@ func parseRPM(r *io.SectionReader) (p *Package, err error) {
 		return nil, err
 	}
 	h := &hdr.Header
-	if h.GetTag(tagSourcePkg) != nil {
-		return nil, fmt.Errorf("%w: source rpms are not published", ErrMismatch)
-	}
+	// rpm marks a source rpm so (RPMTAG_SOURCEPACKAGE); its header's arch
+	// is the build host's, but repositories list it as src, where dnf
+	// download --source looks for it.
+	isSource := h.GetTag(tagSourcePkg) != nil
 	info := &RPMInfo{
 		Summary:       str(h, tagSummary),
 		Description:   str(h, tagDescription),
@@ -224,6 +225,9 @@ func parseRPM(r *io.SectionReader) (p *Package, err error) {
 	}
 	if err := checkToken("architecture", p.Arch, "_"); err != nil {
 		return nil, err
+	}
+	if isSource {
+		p.Arch = SourceRPMArch
 	}
 	p.FileName = fmt.Sprintf("%s-%s-%s.%s.rpm", p.Name, p.Version, p.Release, p.Arch)
 	if err := CheckFileName(p.FileName); err != nil {

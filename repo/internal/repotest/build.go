@@ -1,3 +1,6 @@
+// Package repotest builds real packages for the repository tests; the
+// signer they publish with is kilntest.Signer. It is never used outside
+// tests.
 package repotest
 
 import (

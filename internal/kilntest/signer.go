@@ -1,6 +1,4 @@
-// Package repotest builds real packages and signs with a throwaway OpenPGP
-// key for the repository tests. It is never used outside tests.
-package repotest
+package kilntest
 
 import (
 	"bytes"
@@ -18,7 +16,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
-// TestSigner is the tests' stand-in for the signing agent: a v4 RSA key
+// TestSigner signs with a throwaway OpenPGP key: the tests' stand-in for
+// the signing agent where a test is about what is signed, not about the
+// agent: a v4 RSA key
 // generated in memory, real OpenPGP signatures, one key for every name.
 type TestSigner struct {
 	entity *openpgp.Entity
@@ -27,27 +27,36 @@ type TestSigner struct {
 	Fail error
 }
 
-var (
-	signerOnce sync.Once
-	signer     *TestSigner
-	signerErr  error
-)
+// testKey is one process-wide key: RSA key generation is slow under
+// -race, so each is made once.
+type testKey struct {
+	once   sync.Once
+	signer *TestSigner
+	err    error
+}
 
-// Signer returns the process-wide test signer; RSA key generation is slow
-// under -race, so the key is made once.
-func Signer(t testing.TB) *TestSigner {
+var signerKey, otherKey testKey
+
+func (k *testKey) get(t testing.TB, name string) *TestSigner {
 	t.Helper()
-	signerOnce.Do(func() {
+	k.once.Do(func() {
 		cfg := &packet.Config{Algorithm: packet.PubKeyAlgoRSA, RSABits: 2048, DefaultHash: crypto.SHA256}
 		var e *openpgp.Entity
-		e, signerErr = openpgp.NewEntity("Kiln test signer", "tests only", "test@kiln.invalid", cfg)
-		signer = &TestSigner{entity: e, config: cfg}
+		e, k.err = openpgp.NewEntity(name, "tests only", "test@kiln.invalid", cfg)
+		k.signer = &TestSigner{entity: e, config: cfg}
 	})
-	if signerErr != nil {
-		t.Fatalf("test signer: %v", signerErr)
+	if k.err != nil {
+		t.Fatalf("test signer: %v", k.err)
 	}
-	return &TestSigner{entity: signer.entity, config: signer.config}
+	return &TestSigner{entity: k.signer.entity, config: k.signer.config}
 }
+
+// Signer returns the process-wide test signer.
+func Signer(t testing.TB) *TestSigner { return signerKey.get(t, "Kiln test signer") }
+
+// OtherSigner returns a second process-wide signer with another key, for
+// tests of what a signature by the wrong key does.
+func OtherSigner(t testing.TB) *TestSigner { return otherKey.get(t, "Kiln other signer") }
 
 func (s *TestSigner) Clearsign(_ context.Context, _ string, data []byte) ([]byte, error) {
 	if s.Fail != nil {
