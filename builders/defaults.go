@@ -43,6 +43,7 @@ var kinds = map[string]kind{
 	"shell":    {steps: []string{"checkout"}},
 	"dpkg":     {format: FormatApt, tool: "dpkg-buildpackage", steps: []string{"checkout", "dpkg", "upload"}},
 	"pbuilder": {format: FormatApt, tool: "pbuilder", steps: []string{"checkout", "source", "pbuilder", "lintian", "upload"}},
+	"sbuild":   {format: FormatApt, tool: "sbuild", steps: []string{"checkout", "source", "sbuild", "lintian", "upload"}},
 	"mock":     {format: FormatYum, tool: "mock", steps: []string{"checkout", "source", "mock", "rpmlint", "upload"}},
 	"rpmbuild": {format: FormatYum, tool: "rpmbuild", steps: []string{"checkout", "rpmbuild", "upload"}},
 }

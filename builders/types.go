@@ -57,7 +57,7 @@ type Distro struct {
 	Distro   string   `yaml:"distro"`   // e.g. debian, ubuntu, centos
 	Versions []string `yaml:"versions"` // codenames (bookworm) or release numbers (9)
 	Arches   []string `yaml:"arches"`   // amd64, arm64, x86_64, aarch64 ...
-	Kind     string   `yaml:"kind"`     // pbuilder, mock, rpmbuild, dpkg, nfpm, shell
+	Kind     string   `yaml:"kind"`     // pbuilder, sbuild, mock, rpmbuild, dpkg, nfpm, shell
 	Format   string   `yaml:"format"`   // apt or yum; implied by kinds other than nfpm and shell
 	Tags     []string `yaml:"tags"`     // worker tags every build on this distro needs
 	Steps    []Step   `yaml:"steps"`    // default step list; empty means the kind's default

@@ -219,11 +219,11 @@ func chainBuilders(t *testing.T, target repo.Target, kind string) []*builders.Bu
 
 // build runs one builder's steps as a worker would, the checkout replaced
 // by a copy of the fixture, and returns the uploaded artifacts.
-// setPbuilderOptions gives b's pbuilder step its options: the tests point
+// setChrootOptions gives b's pbuilder or sbuild step its options: the tests point
 // it at this machine's reachable mirror, which the config cannot know.
-func setPbuilderOptions(b *builders.Builder, with map[string]string) {
+func setChrootOptions(b *builders.Builder, with map[string]string) {
 	for i := range b.Steps {
-		if b.Steps[i].Type == "pbuilder" {
+		if t := b.Steps[i].Type; t == "pbuilder" || t == "sbuild" {
 			b.Steps[i].With = with
 		}
 	}
@@ -315,21 +315,29 @@ func debianMirror(t *testing.T, codename string) string {
 	return ""
 }
 
-func TestPbuilderChain(t *testing.T) {
-	needTools(t, "pbuilder", "debootstrap", "dpkg-source", "lintian")
+// buildDebianChain builds the chain for debian/bookworm/amd64 with kind,
+// each build publishing into the dev channel before the next starts, and
+// returns the farm, the builders and the channel as clients see it.
+func buildDebianChain(t *testing.T, kind string) (*farm, []*builders.Builder, *farmRepo) {
+	t.Helper()
 	target := repo.Target{Distro: "debian", Version: "bookworm", Arch: "amd64", Format: pkgmeta.Deb, Key: "e2e"}
 	mirror := debianMirror(t, target.Version)
 	f := newFarm(t, target)
-	chain := chainBuilders(t, target, "pbuilder")
+	chain := chainBuilders(t, target, kind)
 	for _, b := range chain {
-		setPbuilderOptions(b, map[string]string{"mirror": mirror})
+		setChrootOptions(b, map[string]string{"mirror": mirror})
 	}
 	start := time.Now()
 	for _, b := range chain {
 		f.publish(t, build(t, b, f))
 	}
-	t.Logf("chain built and published in %s", time.Since(start).Round(time.Second))
-	r := &farmRepo{url: f.repoURL(), codename: target.Version, arch: target.Arch, key: f.pubKey}
+	t.Logf("chain built with %s and published in %s", kind, time.Since(start).Round(time.Second))
+	return f, chain, &farmRepo{url: f.repoURL(), codename: target.Version, arch: target.Arch, key: f.pubKey}
+}
+
+func TestPbuilderChain(t *testing.T) {
+	needTools(t, "pbuilder", "debootstrap", "dpkg-source", "lintian")
+	f, chain, r := buildDebianChain(t, "pbuilder")
 	verifyAptInstall(t, r)
 
 	// A rebuild of the library with no source change, and a commit to the
@@ -410,6 +418,20 @@ ls /tmp
 	}
 }
 
+// The chain built by sbuild in unshare mode, as the unprivileged
+// kiln-sbuild user (scripts/sbuild-user.sh), through the dev channel; then
+// a binNMU of the library. apt installs what it built.
+func TestSbuildChain(t *testing.T) {
+	needTools(t, "sbuild", "mmdebstrap", "newuidmap", "dpkg-source", "lintian", "pbuilder")
+	f, chain, r := buildDebianChain(t, "sbuild")
+	rebuilt := build(t, chain[0], f, func(_ string, job *protocol.Job) { job.Published = f.versions(chain[0].Component.Name) })
+	if !slices.ContainsFunc(rebuilt, func(a steps.File) bool { return strings.HasSuffix(a.Name, "libgreet1_1.0-1+b1_amd64.deb") }) {
+		t.Fatalf("sbuild's binNMU uploaded %v, want libgreet1_1.0-1+b1_amd64.deb", rebuilt)
+	}
+	f.publish(t, rebuilt)
+	verifyAptInstall(t, r)
+}
+
 // farmRepo is an apt repository of the farm as a client sees it.
 type farmRepo struct {
 	url, codename, arch string
@@ -469,7 +491,7 @@ func TestPbuilderBaseUpdate(t *testing.T) {
 	mirror := debianMirror(t, target.Version)
 	f := newFarm(t, target)
 	libgreet := chainBuilders(t, target, "pbuilder")[0]
-	setPbuilderOptions(libgreet, map[string]string{"mirror": mirror, "max_age": "1s"})
+	setChrootOptions(libgreet, map[string]string{"mirror": mirror, "max_age": "1s"})
 	base := filepath.Join(cacheDir(), "pbuilder", "debian-bookworm-amd64", "base.tgz")
 	before, err := os.Stat(base)
 	if err != nil {
@@ -495,19 +517,23 @@ func TestPbuilderBaseUpdate(t *testing.T) {
 // Without its dependency in the dev channel the program cannot build: the
 // step fails with the unmet dependency in its summary, and nothing is
 // uploaded.
-func TestPbuilderUnmetBuildDependency(t *testing.T) {
-	needTools(t, "pbuilder", "debootstrap", "dpkg-source")
-	target := repo.Target{Distro: "debian", Version: "bookworm", Arch: "amd64", Format: pkgmeta.Deb, Key: "e2e"}
-	mirror := debianMirror(t, target.Version)
-	f := newFarm(t, target)
-	greeter := chainBuilders(t, target, "pbuilder")[1]
-	setPbuilderOptions(greeter, map[string]string{"mirror": mirror})
-	artifacts, step, o, err := tryBuild(t, greeter, f)
-	if !errors.Is(err, steps.ErrBuildDeps) || step != "pbuilder" || !strings.Contains(o.Summary, "libgreet-dev") {
-		t.Fatalf("step %s: %v (summary %q), want the pbuilder step to fail on libgreet-dev", step, err, o.Summary)
-	}
-	if artifacts != nil {
-		t.Errorf("a failed build uploaded %v", artifacts)
+func TestUnmetBuildDependency(t *testing.T) {
+	for _, kind := range []string{"pbuilder", "sbuild"} {
+		t.Run(kind, func(t *testing.T) {
+			needTools(t, kind, "dpkg-source")
+			target := repo.Target{Distro: "debian", Version: "bookworm", Arch: "amd64", Format: pkgmeta.Deb, Key: "e2e"}
+			mirror := debianMirror(t, target.Version)
+			f := newFarm(t, target)
+			greeter := chainBuilders(t, target, kind)[1]
+			setChrootOptions(greeter, map[string]string{"mirror": mirror})
+			artifacts, step, o, err := tryBuild(t, greeter, f)
+			if !errors.Is(err, steps.ErrBuildDeps) || step != kind || !strings.Contains(o.Summary, "libgreet-dev") {
+				t.Fatalf("step %s: %v (summary %q), want the %s step to fail on libgreet-dev", step, err, o.Summary, kind)
+			}
+			if artifacts != nil {
+				t.Errorf("a failed build uploaded %v", artifacts)
+			}
+		})
 	}
 }
 
@@ -681,7 +707,7 @@ func TestPbuilderRevision3Upload(t *testing.T) {
 	if !slices.ContainsFunc(b.Steps, func(s builders.Step) bool { return s.Type == "lintian" }) {
 		t.Fatalf("default pbuilder steps %v have no lintian", b.Steps)
 	}
-	setPbuilderOptions(b, map[string]string{"mirror": mirror})
+	setChrootOptions(b, map[string]string{"mirror": mirror})
 	artifacts := build(t, b, f)
 	for _, want := range []string{"hello_1.0-3_all.deb", "hello_1.0-3_amd64.changes", "hello_1.0-3_amd64.buildinfo"} {
 		if !slices.ContainsFunc(artifacts, func(a steps.File) bool { return strings.HasSuffix(a.Name, want) }) {

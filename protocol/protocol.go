@@ -155,7 +155,7 @@ type Heartbeat struct {
 // exactly these (a test there checks), so a config that passes
 // `kiln checkconfig` never fails on a worker of the same version for want of
 // a step.
-var StepTypes = []string{"checkout", "dpkg", "lintian", "mock", "nfpm", "pbuilder", "rpmbuild", "rpmlint", "shell", "source", "upload"}
+var StepTypes = []string{"checkout", "dpkg", "lintian", "mock", "nfpm", "pbuilder", "rpmbuild", "rpmlint", "sbuild", "shell", "source", "upload"}
 
 // Step is one resolved step of a job.
 type Step struct {

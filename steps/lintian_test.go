@@ -151,15 +151,22 @@ func TestLintianRevision3Upload(t *testing.T) {
 	}
 }
 
-// As root, lintian runs as nobody through setpriv; otherwise as is.
-func TestLintianArgv(t *testing.T) {
-	plain := []string{"lintian", "--fail-on", "none", "--tag-display-limit", "0", "a.changes"}
-	if got := lintianArgv(nil, []string{"a.changes"}); !slices.Equal(got, plain) {
+// As root, a tool runs as its account through setpriv; otherwise as is.
+// Only a tool that needs setuid helpers (sbuild's newuidmap) may gain
+// privileges.
+func TestAccountArgv(t *testing.T) {
+	plain := []string{"lintian", "a.changes"}
+	var none *account
+	if got := none.argv(true, plain); !slices.Equal(got, plain) {
 		t.Errorf("not root: %q", got)
 	}
-	want := append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--no-new-privs", "--"}, plain...)
-	if got := lintianArgv(&account{65534, 65534}, []string{"a.changes"}); !slices.Equal(got, want) {
+	priv := []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"}
+	nobody := &account{name: "nobody", uid: 65534, gid: 65534}
+	if got, want := nobody.argv(true, plain), slices.Concat(priv, []string{"--no-new-privs", "--"}, plain); !slices.Equal(got, want) {
 		t.Errorf("root: %q", got)
+	}
+	if got, want := nobody.argv(false, plain), slices.Concat(priv, []string{"--"}, plain); !slices.Equal(got, want) {
+		t.Errorf("root, setuid helpers allowed: %q", got)
 	}
 }
 
@@ -183,7 +190,7 @@ func TestLintianStageRefusesPaths(t *testing.T) {
 	env, _ := newTestEnv(t, jobFor("debian/bookworm/amd64", "apt"))
 	writeFile(t, filepath.Join(env.Workspace, "dist/x_1_amd64.changes"),
 		"Source: x\nFiles:\n 0123 10 misc optional ../../etc/shadow\n")
-	st, err := stageLintian(env, []string{filepath.Join(env.Workspace, "dist/x_1_amd64.changes")}, nil)
+	st, err := stageFor(env, "lintian", []string{filepath.Join(env.Workspace, "dist/x_1_amd64.changes")}, nil)
 	if st != nil {
 		defer st.remove(env)
 	}

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/kiln-build/kiln/protocol"
 )
@@ -32,29 +30,14 @@ import (
 // source (signed-by), not for the whole chroot.
 type Pbuilder struct{}
 
-// defaultMaxAge is how old a base tarball may get before a build updates it.
-const defaultMaxAge = 7 * 24 * time.Hour
-
-var defaultMirrors = map[string]string{
-	"debian": "http://deb.debian.org/debian",
-	"ubuntu": "http://archive.ubuntu.com/ubuntu",
-}
-
 func (Pbuilder) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, error) {
 	outDir, err := stepDir(env, spec.With, "dir", "dist")
 	if err != nil {
 		return fail(fmt.Errorf("pbuilder: %w", err))
 	}
-	dscRel := spec.With["dsc"]
-	if dscRel == "" {
-		dscRel, _ = env.Props.Get("dsc")
-	}
-	if dscRel == "" {
-		return fail(fmt.Errorf("pbuilder: %w: no dsc given and no dsc property (run the source step first)", ErrMissingSource))
-	}
-	dsc, err := env.Path(dscRel)
+	dsc, err := sourceDSC(env, spec)
 	if err != nil {
-		return fail(fmt.Errorf("pbuilder dsc: %w", err))
+		return fail(fmt.Errorf("pbuilder: %w", err))
 	}
 	rb, err := planDebRebuild(env, dsc)
 	if err != nil {
@@ -63,7 +46,7 @@ func (Pbuilder) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome,
 	if rb.nothing != "" {
 		return Outcome{Summary: rb.nothing}, nil
 	}
-	b, err := baseFor(env, spec.With)
+	b, err := baseFor(env, spec.With, pbuilderTool)
 	if err != nil {
 		return fail(fmt.Errorf("pbuilder: %w", err))
 	}
@@ -105,103 +88,21 @@ func (Pbuilder) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome,
 	return Outcome{Summary: fmt.Sprintf("%s: %s%s", b, rb.summary(), packageList(names))}, nil
 }
 
-// pbuilderBase is one base tarball: CACHE/pbuilder/DISTRO-CODENAME-ARCH/base.tgz.
-type pbuilderBase struct {
-	dir                         string
-	distro, codename, arch      string
-	mirror, components, keyring string
-	maxAge                      time.Duration
-}
-
-func (b pbuilderBase) String() string { return b.distro + "/" + b.codename + "/" + b.arch }
-func (b pbuilderBase) path() string   { return filepath.Join(b.dir, "base.tgz") }
-
-var reBaseName = regexp.MustCompile(`^[a-z0-9][a-z0-9.+_-]*$`)
-
-func baseFor(env *Env, with map[string]string) (pbuilderBase, error) {
-	b := pbuilderBase{maxAge: defaultMaxAge, components: withDefault(with["components"], "main"), keyring: with["keyring"]}
-	b.distro, _ = env.Props.Get("distro")
-	b.codename, _ = env.Props.Get("distro_version")
-	b.arch, _ = env.Props.Get("arch")
-	for _, s := range []string{b.distro, b.codename, b.arch} {
-		if !reBaseName.MatchString(s) {
-			return b, fmt.Errorf("target %q is not distro/codename/arch", env.Job.Target)
-		}
+// sourceDSC is the .dsc a chroot builder builds: with: dsc, else the one
+// the source step made.
+func sourceDSC(env *Env, spec protocol.Step) (string, error) {
+	dscRel := spec.With["dsc"]
+	if dscRel == "" {
+		dscRel, _ = env.Props.Get("dsc")
 	}
-	b.mirror = withDefault(with["mirror"], defaultMirrors[b.distro])
-	if b.mirror == "" {
-		return b, fmt.Errorf("no default mirror for %s: set with: {mirror: URL}", b.distro)
+	if dscRel == "" {
+		return "", fmt.Errorf("%w: no dsc given and no dsc property (run the source step first)", ErrMissingSource)
 	}
-	if s := with["max_age"]; s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return b, fmt.Errorf("max_age %q: want a positive duration such as 24h", s)
-		}
-		b.maxAge = d
-	}
-	b.dir = filepath.Join(env.CacheDir, "pbuilder", b.distro+"-"+b.codename+"-"+b.arch)
-	return b, nil
-}
-
-// fresh reports whether the base exists and is younger than maxAge.
-func (b pbuilderBase) fresh() bool {
-	fi, err := os.Stat(b.path())
-	return err == nil && time.Since(fi.ModTime()) < b.maxAge
-}
-
-// ensure makes the base fresh: created when missing, updated when older
-// than maxAge. Only one process per base does so at a time (a file lock,
-// so slots and workers sharing the cache agree); the new base is built
-// beside the old one and renamed over it, so builds that already opened
-// the old one read it to the end and never see a half-written tarball.
-func (b pbuilderBase) ensure(ctx context.Context, env *Env, timeout time.Duration) error {
-	if b.fresh() {
-		env.Logf("base %s is fresh (max age %s)", b.path(), b.maxAge)
-		return nil
-	}
-	if err := os.MkdirAll(b.dir, 0o755); err != nil {
-		return err
-	}
-	unlock, err := lockFile(ctx, filepath.Join(b.dir, "base.lock"))
+	dsc, err := env.Path(dscRel)
 	if err != nil {
-		return err
+		return "", fmt.Errorf("dsc: %w", err)
 	}
-	defer unlock()
-	if b.fresh() { // another build refreshed it while this one waited
-		env.Logf("base %s was refreshed by another build", b.path())
-		return nil
-	}
-	next := b.path() + ".new"
-	_ = os.Remove(next)
-	start := time.Now()
-	var argv []string
-	if _, err := os.Stat(b.path()); err == nil {
-		if err := copyFile(b.path(), next, 0o644); err != nil {
-			return err
-		}
-		argv = []string{"pbuilder", "update", "--basetgz", next}
-	} else {
-		argv = []string{"pbuilder", "create", "--basetgz", next, "--distribution", b.codename,
-			"--architecture", b.arch, "--mirror", b.mirror, "--components", b.components}
-		if b.keyring != "" {
-			argv = append(argv, "--debootstrapopts", "--keyring="+b.keyring)
-		}
-	}
-	out, err := runTool(ctx, env, ".", timeout, nil, asRoot(argv...)...)
-	if err != nil {
-		_ = os.Remove(next)
-		// debootstrap's and apt's "E: ..." say why (an unreachable mirror, a
-		// missing keyring); the exit status does not.
-		if why := out.firstLine("E: "); why != "" {
-			return fmt.Errorf("%w: %s", out.failure("pbuilder "+argv[1], err, ErrToolFailed), why)
-		}
-		return out.failure("pbuilder "+argv[1], err, ErrToolFailed)
-	}
-	if err := os.Rename(next, b.path()); err != nil {
-		return err
-	}
-	env.Logf("base %s: pbuilder %s took %s", b.path(), argv[1], time.Since(start).Round(time.Second))
-	return nil
+	return dsc, nil
 }
 
 // devChannelHook is pbuilder's D hook: run in the chroot after it is set

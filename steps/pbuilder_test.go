@@ -43,13 +43,22 @@ esac
 
 func standIn(t *testing.T, name, script string) (log string) {
 	t.Helper()
+	return standIns(t, map[string]string{name: script})
+}
+
+// standIns puts stand-in programs first on PATH; they all append to the
+// one log it returns.
+func standIns(t *testing.T, scripts map[string]string) (log string) {
+	t.Helper()
 	bin := t.TempDir()
-	writeFile(t, filepath.Join(bin, name), script)
-	if err := os.Chmod(filepath.Join(bin, name), 0o755); err != nil {
-		t.Fatal(err)
+	for name, script := range scripts {
+		writeFile(t, filepath.Join(bin, name), script)
+		if err := os.Chmod(filepath.Join(bin, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	log = filepath.Join(t.TempDir(), name+".log")
+	log = filepath.Join(t.TempDir(), "standin.log")
 	t.Setenv("STANDIN_LOG", log)
 	return log
 }

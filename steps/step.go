@@ -46,6 +46,7 @@ var registry = map[string]Step{
 	"upload":   Upload{},
 	"source":   Source{},
 	"pbuilder": Pbuilder{},
+	"sbuild":   Sbuild{},
 	"mock":     Mock{},
 	"rpmbuild": RPMBuild{},
 	"dpkg":     Dpkg{},

@@ -204,6 +204,9 @@ type debRebuild struct {
 	version string // the source version
 	n       int    // the binNMU number; 0: an ordinary build
 	reason  string // the binNMU's changelog line
+	// maintainer signs the binNMU's changelog entry: the source's, as
+	// pbuilder defaults to (sbuild needs to be told).
+	maintainer string
 	// nothing, when set, says why the step builds nothing: see noRebuildProp.
 	nothing string
 }
@@ -216,7 +219,7 @@ func planDebRebuild(env *Env, dsc string) (debRebuild, error) {
 	if err != nil {
 		return debRebuild{}, err
 	}
-	rb := debRebuild{version: f["Version"]}
+	rb := debRebuild{version: f["Version"], maintainer: f["Maintainer"]}
 	if rb.version == "" {
 		return rb, fmt.Errorf("%w: %s has no Version", ErrBadChangelog, filepath.Base(dsc))
 	}

@@ -21,8 +21,18 @@ type Probe struct {
 	Machine   func() (string, error)            // default uname -m
 }
 
-// Tools whose presence is a tag of the same name.
-var buildTools = []string{"pbuilder", "mock", "rpmbuild", "dpkg-buildpackage"}
+// Tags a host offers when it has all of the programs: each tool's own, and
+// sbuild's unshare mode builds from a tarball only mmdebstrap makes.
+var buildTools = []struct {
+	tag      string
+	programs []string
+}{
+	{"pbuilder", []string{"pbuilder"}},
+	{"sbuild", []string{"sbuild", "mmdebstrap"}},
+	{"mock", []string{"mock"}},
+	{"rpmbuild", []string{"rpmbuild"}},
+	{"dpkg-buildpackage", []string{"dpkg-buildpackage"}},
+}
 
 // Debian's names for the kernel's machine names, so a worker matches targets
 // spelled either way (debian/bookworm/amd64, centos/9/x86_64).
@@ -82,8 +92,8 @@ func (p Probe) Detect() (tags []string, problems []error) {
 		lookPath = exec.LookPath
 	}
 	for _, tool := range buildTools {
-		if _, err := lookPath(tool); err == nil {
-			tags = append(tags, tool)
+		if !slices.ContainsFunc(tool.programs, func(p string) bool { _, err := lookPath(p); return err != nil }) {
+			tags = append(tags, tool.tag)
 		}
 	}
 	return tags, problems

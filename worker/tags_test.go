@@ -27,6 +27,20 @@ func TestDetectTags(t *testing.T) {
 			want:      []string{"amd64", "bookworm", "debian", "dpkg-buildpackage", "pbuilder", "x86_64"},
 		},
 		{
+			name:      "sbuild needs mmdebstrap too",
+			osRelease: "ID=debian\nVERSION_CODENAME=trixie\n",
+			machine:   "x86_64",
+			tools:     []string{"sbuild", "mmdebstrap", "mock"},
+			want:      []string{"amd64", "debian", "mock", "sbuild", "trixie", "x86_64"},
+		},
+		{
+			name:      "sbuild without mmdebstrap",
+			osRelease: "ID=debian\nVERSION_CODENAME=trixie\n",
+			machine:   "x86_64",
+			tools:     []string{"sbuild"},
+			want:      []string{"amd64", "debian", "trixie", "x86_64"},
+		},
+		{
 			name:      "rocky with a dotted version and mock",
 			osRelease: "NAME=\"Rocky Linux\"\nVERSION=\"9.4 (Blue Onyx)\"\nID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\n# comment\n",
 			machine:   "aarch64",
