@@ -39,7 +39,7 @@ bench: build
 
 e2e: build
 	scripts/deps.sh e2e
-	KILN_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 40m ./e2e/...
+	KILN_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 55m ./e2e/...
 
 demo: build
 	scripts/deps.sh demo

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kiln-build/kiln/protocol"
@@ -306,9 +307,20 @@ func asRoot(argv ...string) []string {
 	return append([]string{"sudo", "-n", "-E"}, argv...)
 }
 
-// moveFile renames src to dst; both are in the workspace, one filesystem.
+// moveFile renames src to dst, or copies and removes it when they are on
+// different filesystems (sbuild's stage is under TMPDIR, often a tmpfs).
 func moveFile(src, dst string) error {
-	if err := os.Rename(src, dst); err != nil {
+	err := os.Rename(src, dst)
+	if errors.Is(err, syscall.EXDEV) {
+		fi, serr := os.Stat(src)
+		if serr != nil {
+			return fmt.Errorf("move %s: %w", filepath.Base(src), serr)
+		}
+		if err = copyFile(src, dst, fi.Mode().Perm()); err == nil {
+			err = os.Remove(src)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("move %s: %w", filepath.Base(src), err)
 	}
 	return nil

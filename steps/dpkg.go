@@ -46,7 +46,7 @@ func (Dpkg) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, err
 	if err != nil {
 		return fail(out.failure("dpkg-buildpackage", err, ErrBuildFailed))
 	}
-	debs, err := moveResults(stageDir, outDir, "*.deb", "*.changes", "*.buildinfo")
+	debs, err := moveResults(stageDir, outDir, "*.deb", "*.udeb", "*.ddeb", "*.changes", "*.buildinfo")
 	if err != nil {
 		return fail(fmt.Errorf("dpkg: %w", err))
 	}

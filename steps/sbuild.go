@@ -107,7 +107,9 @@ func (Sbuild) Run(ctx context.Context, env *Env, spec protocol.Step) (Outcome, e
 	if err != nil {
 		return fail(out.failure("sbuild", err, ErrBuildFailed))
 	}
-	if _, err := moveResults(results, outDir, "*.deb", "*.changes", "*.buildinfo"); err != nil {
+	// What the .changes lists: debs, udebs (debian-installer), Ubuntu's
+	// ddebs, and the .buildinfo.
+	if _, err := moveResults(results, outDir, "*.deb", "*.udeb", "*.ddeb", "*.changes", "*.buildinfo"); err != nil {
 		return fail(fmt.Errorf("sbuild: %w", err))
 	}
 	// sbuild leaves the source package where it was; the dist/ of a
