@@ -368,7 +368,7 @@ func (r *Publisher) publishBuild(ctx context.Context, b *state.Build, arts []pro
 // stops only an exact-versions component, a version the packager forgot to
 // bump, or a worker that ignored the job's Published list.
 func (r *Publisher) checkRepublish(channel, target string, add []state.RepoPackage) error {
-	listed := r.o.Node.FSM.RepoChannel(channel)[target].Packages
+	listed := r.o.Node.FSM.RepoPackages(channel, target)
 	for _, a := range add {
 		for _, p := range listed {
 			if state.SamePackage(a.Package, p.Package) && a.Package.SHA256 != p.Package.SHA256 {
@@ -760,7 +760,7 @@ func (r *Publisher) JobRepo(builder, target string) sched.JobRepo {
 // the dev channel's target.
 func (r *Publisher) published(builder, target string) []string {
 	var out []string
-	for _, p := range r.o.Node.FSM.RepoChannel(DevChannel)[target].Packages {
+	for _, p := range r.o.Node.FSM.RepoPackages(DevChannel, target) {
 		by := p.Builder
 		if by == "" { // recorded before RepoPackage.Builder
 			if b, err := r.o.Node.FSM.Build(p.Build); err == nil {

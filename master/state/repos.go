@@ -107,6 +107,19 @@ func (f *FSM) RepoChannel(channel string) map[string]RepoTarget {
 	return out
 }
 
+// RepoPackages returns what one target of a channel lists, a copy; the
+// *pkgmeta.Package values are shared and must not be modified. Cheaper
+// than RepoChannel for a question about one target (every dispatched job
+// asks one).
+func (f *FSM) RepoPackages(channel, target string) []RepoPackage {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if rt := f.repos[channel][target]; rt != nil {
+		return slices.Clone(rt.Packages)
+	}
+	return nil
+}
+
 // repoRecord is one channel target in a snapshot.
 type repoRecord struct {
 	Channel string     `json:"channel"`
