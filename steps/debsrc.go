@@ -88,44 +88,6 @@ func listedFiles(path string) ([]listedFile, error) {
 	return files, nil
 }
 
-// controlFields reads the single-line fields of the first paragraph of a
-// deb822 file (a .dsc, maybe clearsigned), keyed as written.
-func controlFields(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", filepath.Base(path), err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	started := false
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "-----BEGIN PGP SIGNED MESSAGE-----"), strings.HasPrefix(line, "Hash:") && !started:
-			continue
-		case strings.HasPrefix(line, "-----BEGIN PGP SIGNATURE-----"):
-			return out, nil
-		case strings.TrimSpace(line) == "":
-			if started {
-				return out, nil
-			}
-			continue
-		case line[0] == ' ' || line[0] == '\t':
-			continue
-		}
-		started = true
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			out[k] = strings.TrimSpace(v)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", filepath.Base(path), err)
-	}
-	return out, nil
-}
-
 // completeSourcePackages copies into dir each file that a .dsc in dir
 // lists but dir lacks, from the directory the build's .dsc came from. A
 // build's .changes lists only what the upload carries: for any revision

@@ -447,6 +447,20 @@ func origDownload(ctx context.Context, env *Env, spec protocol.Step, parent, bas
 // download writes what a GET of rawURL returns to dst, refusing more than
 // limit bytes, and returns its SHA-256.
 func download(ctx context.Context, rawURL, dst string, limit int64) (string, error) {
+	f, err := os.Create(dst)
+	if err != nil {
+		return "", fmt.Errorf("download: %w", err)
+	}
+	sum, err := get(ctx, rawURL, f, limit)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("GET %s: %w", rawURL, cerr)
+	}
+	return sum, err
+}
+
+// get writes what a GET of rawURL returns to w, refusing more than limit
+// bytes, and returns its SHA-256.
+func get(ctx context.Context, rawURL string, w io.Writer, limit int64) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return "", fmt.Errorf("GET %s: %w", rawURL, err)
@@ -459,15 +473,8 @@ func download(ctx context.Context, rawURL, dst string, limit int64) (string, err
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("GET %s: %s", rawURL, resp.Status)
 	}
-	f, err := os.Create(dst)
-	if err != nil {
-		return "", fmt.Errorf("download: %w", err)
-	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, limit+1))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return "", fmt.Errorf("GET %s: %w", rawURL, err)
 	}

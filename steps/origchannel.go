@@ -5,11 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -70,13 +67,15 @@ func origFromChannel(ctx context.Context, env *Env, spec protocol.Step, parent, 
 	}
 	for _, f := range files {
 		url := base + "/" + dir + "/" + f.Name
-		data, err := fetchChecked(ctx, url, f.SHA256, maxOrigDownload)
+		dst := filepath.Join(parent, f.Name)
+		got, err := download(ctx, url, dst, maxOrigDownload)
+		if err == nil && got != f.SHA256 {
+			err = fmt.Errorf("SHA-256 %s, the signed index says %s", got, f.SHA256)
+		}
 		if err != nil {
+			os.Remove(dst)
 			env.Logf("%s: %v", url, err)
 			return "", fmt.Errorf("%w %s from the dev channel: %w", ErrMissingOrig, f.Name, err)
-		}
-		if err := os.WriteFile(filepath.Join(parent, f.Name), data, 0o644); err != nil {
-			return "", fmt.Errorf("orig: %w", err)
 		}
 	}
 	env.Logf("orig %s from the dev channel's %s", files[0].Name, dir)
@@ -86,15 +85,15 @@ func origFromChannel(ctx context.Context, env *Env, spec protocol.Step, parent, 
 // fetchSigned GETs a clearsigned file and returns its text once the
 // armored key has verified it.
 func fetchSigned(ctx context.Context, url, armoredKey string) ([]byte, error) {
-	raw, err := fetch(ctx, url, maxRelease)
-	if err != nil {
+	var raw bytes.Buffer
+	if _, err := get(ctx, url, &raw, maxRelease); err != nil {
 		return nil, err
 	}
 	keys, err := openpgp.ReadArmoredKeyRing(strings.NewReader(armoredKey))
 	if err != nil {
 		return nil, fmt.Errorf("the job's repository key: %w", err)
 	}
-	block, _ := clearsign.Decode(raw)
+	block, _ := clearsign.Decode(raw.Bytes())
 	if block == nil {
 		return nil, fmt.Errorf("%s is not clearsigned", url)
 	}
@@ -104,39 +103,17 @@ func fetchSigned(ctx context.Context, url, armoredKey string) ([]byte, error) {
 	return block.Plaintext, nil
 }
 
-// fetchChecked GETs a file that must have the given SHA-256.
+// fetchChecked GETs a small file that must have the given SHA-256.
 func fetchChecked(ctx context.Context, url, sha string, limit int64) ([]byte, error) {
-	data, err := fetch(ctx, url, limit)
+	var b bytes.Buffer
+	got, err := get(ctx, url, &b, limit)
 	if err != nil {
 		return nil, err
 	}
-	if got := sha256Hex(data); got != sha {
+	if got != sha {
 		return nil, fmt.Errorf("SHA-256 %s, the signed index says %s", got, sha)
 	}
-	return data, nil
-}
-
-func fetch(ctx context.Context, url string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("GET %s: more than %d bytes", url, limit)
-	}
-	return data, nil
+	return b.Bytes(), nil
 }
 
 // releaseSHA256 finds a file's SHA-256 in a Release file's SHA256 list.
@@ -213,9 +190,4 @@ func checkChannelOrigs(name, dir string, files []listedFile) (string, []listedFi
 		}
 	}
 	return dir, files, nil
-}
-
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }

@@ -83,10 +83,18 @@ func pbuilderEnv(t *testing.T, cache string) *Env {
 	t.Helper()
 	env, _ := newTestEnv(t, jobFor("debian/bookworm/amd64", "apt"))
 	env.CacheDir = cache
-	writeFile(t, filepath.Join(env.Workspace, "dist/source/pkg_1.0.dsc"), "Source: pkg\nVersion: 1.0\nArchitecture: any\n")
+	writeFile(t, filepath.Join(env.Workspace, "dist/source/pkg_1.0.dsc"), standInDSC)
+	writeFile(t, filepath.Join(env.Workspace, "dist/source/pkg_1.0.tar.xz"), "tar")
 	env.Props.Set("dsc", "dist/source/pkg_1.0.dsc")
 	return env
 }
+
+// standInDSC is the source package the stand-in builders are given: a
+// well-formed .dsc (the steps read it as the master does) of a
+// three-byte tarball beside it.
+const standInDSC = "Source: pkg\nVersion: 1.0\nArchitecture: any\nMaintainer: A B <a@b.example>\n" +
+	"Files:\n 0123456789abcdef0123456789abcdef 3 pkg_1.0.tar.xz\n" +
+	"Checksums-Sha256:\n 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef 3 pkg_1.0.tar.xz\n"
 
 // One base per (distro, codename, arch): created once although several
 // builds want it at the same moment, then reused while fresh, updated

@@ -25,7 +25,6 @@ echo deb > "$dir/pkg_1.0+b2_amd64.deb"
 func TestSbuildRebuildArgs(t *testing.T) {
 	log := standIns(t, map[string]string{"sbuild": standInSbuild, "mmdebstrap": standInMmdebstrap})
 	env := pbuilderEnv(t, t.TempDir())
-	writeFile(t, filepath.Join(env.Workspace, "dist/source/pkg_1.0.dsc"), "Source: pkg\nVersion: 1.0\nArchitecture: any\nMaintainer: A B <a@b.example>\n")
 	env.Job.Published = []string{"1.0", "1.0+b1"}
 	env.Job.RepoURL = "http://farm:8010/repos/dev/apt/debian"
 	env.Job.RepoKey = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxsBNBGc=\n-----END PGP PUBLIC KEY BLOCK-----\n"

@@ -119,6 +119,9 @@ type debSource struct {
 	Name, Version, Format string
 	Tree                  string // absolute: PARENT/NAME-UPSTREAM
 	Orig                  string // where the orig tarball came from, for the summary; "" without one
+	// Top is the staged changelog's top entry (the snapshot's, if any):
+	// a binNMU continues its distribution and maintainer.
+	Top changelogEntry
 }
 
 // stageDebian reads debian/changelog and debian/source/format from the
@@ -165,7 +168,9 @@ func stageDebian(ctx context.Context, env *Env, spec protocol.Step, parent strin
 	if err != nil {
 		return src, err
 	}
+	src.Top = top
 	if snapshot != nil {
+		src.Top = *snapshot
 		src.Version = snapshot.Version
 		upstream, _ = splitDebVersion(src.Version)
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/kiln-build/kiln/repo/pkgmeta"
 )
 
 // Versions that always upgrade (docs/versions.md). A build whose packages
@@ -35,33 +37,29 @@ var (
 // the spec's as the worker's host evaluates it, without the chroot's
 // %{dist}, so a published Release that continues it after a dot counts.
 func rebuildNumber(rpm bool, base string, published []string) int {
+	sep, re := "+b", reDebRebuild
+	if rpm {
+		sep, re = ".", reRPMRebuild
+	}
 	n, seen := 0, false
 	for _, p := range published {
-		var rest string
-		switch {
-		case p == base:
+		if p == base {
 			seen = true
 			continue
-		case !rpm && strings.HasPrefix(p, base+"+b"):
-			rest = p[len(base):]
-		case rpm && strings.HasPrefix(p, base+"."):
-			rest = p[len(base):]
-		default:
+		}
+		rest, ok := strings.CutPrefix(p, base)
+		if !ok || !strings.HasPrefix(rest, sep) {
 			continue
 		}
-		re := reDebRebuild
-		if rpm {
-			re = reRPMRebuild
-		}
-		if m := re.FindStringSubmatch(rest); m != nil {
-			k, err := strconv.Atoi(m[1])
-			if err == nil {
-				n = max(n, k)
-			}
-		} else if !rpm {
+		m := re.FindStringSubmatch(rest)
+		if m == nil && !rpm {
 			continue // base+"+b…" that is not a rebuild number
 		}
 		seen = true
+		if m != nil {
+			k, _ := strconv.Atoi(m[1]) // digits, by the regexp
+			n = max(n, k)
+		}
 	}
 	if !seen {
 		return 0
@@ -122,9 +120,6 @@ func commitsAfter(tree, path string) (int, string, error) {
 			break
 		}
 		c, n = parent, n+1
-	}
-	if cur == "" {
-		n = 0
 	}
 	return n, head.Hash().String(), nil
 }
@@ -215,27 +210,24 @@ type debRebuild struct {
 // records the binary version it will make (properties binary_version and
 // rebuild).
 func planDebRebuild(env *Env, dsc string) (debRebuild, error) {
-	f, err := controlFields(dsc)
+	p, err := pkgmeta.ReadDSC(dsc)
 	if err != nil {
 		return debRebuild{}, err
 	}
-	rb := debRebuild{version: f["Version"], maintainer: f["Maintainer"]}
-	if rb.version == "" {
-		return rb, fmt.Errorf("%w: %s has no Version", ErrBadChangelog, filepath.Base(dsc))
-	}
+	rb := debRebuild{version: p.Version, maintainer: p.Field("Maintainer")}
 	if !env.Job.ExactVersions {
 		rb.n = rebuildNumber(false, rb.version, env.Job.Published)
 	}
-	return rb.record(env, f["Source"], f["Architecture"])
+	return rb.record(env, p.Name, p.Field("Architecture")), nil
 }
 
 // record settles a planned rebuild against the source's architectures and
 // sets the properties that say what it builds.
-func (rb debRebuild) record(env *Env, source, archs string) (debRebuild, error) {
+func (rb debRebuild) record(env *Env, source, archs string) debRebuild {
 	if rb.n > 0 && archIndependentOnly(archs) {
 		rb.nothing = fmt.Sprintf("nothing to rebuild: %s %s is published already and builds only Architecture: all packages, which a rebuild does not change", source, rb.version)
 		env.Props.Set(noRebuildProp, rb.nothing)
-		return rb, nil
+		return rb
 	}
 	binary := rb.version
 	if rb.n > 0 {
@@ -245,7 +237,7 @@ func (rb debRebuild) record(env *Env, source, archs string) (debRebuild, error) 
 		env.Logf("rebuild: %s is published already; building %s", rb.version, binary)
 	}
 	env.Props.Set("binary_version", binary)
-	return rb, nil
+	return rb
 }
 
 // summary names a rebuild at the front of a step's summary.
@@ -260,7 +252,7 @@ func (rb debRebuild) summary() string {
 // dpkg-buildpackage builds in place: a binNMU's changelog entry is written
 // into the staged copy, as pbuilder writes it into its chroot's.
 func planStagedRebuild(env *Env, src debSource) (debRebuild, error) {
-	rb := debRebuild{version: src.Version}
+	rb := debRebuild{version: src.Version, maintainer: src.Top.Maintainer}
 	if !env.Job.ExactVersions {
 		rb.n = rebuildNumber(false, rb.version, env.Job.Published)
 	}
@@ -268,34 +260,12 @@ func planStagedRebuild(env *Env, src debSource) (debRebuild, error) {
 	if err != nil {
 		return rb, err
 	}
-	rb, err = rb.record(env, src.Name, archs)
-	if err != nil || rb.n == 0 || rb.nothing != "" {
-		return rb, err
+	if rb = rb.record(env, src.Name, archs); rb.n == 0 || rb.nothing != "" {
+		return rb, nil
 	}
-	top, err := os.ReadFile(filepath.Join(src.Tree, "debian/changelog"))
-	if err != nil {
-		return rb, fmt.Errorf("changelog: %w", err)
-	}
-	e := changelogEntry{Source: src.Name, Version: fmt.Sprintf("%s+b%d", src.Version, rb.n), Distribution: "UNRELEASED", BinaryOnly: true,
-		Changes: []string{"Binary-only non-maintainer upload; no source changes.", rb.reason}, Maintainer: lastMaintainer(string(top)), Date: sourceTime(env.Props)}
-	if m := reChangelogHead.FindStringSubmatch(string(top)); m != nil {
-		e.Distribution = m[1]
-	}
+	e := changelogEntry{Source: src.Name, Version: fmt.Sprintf("%s+b%d", src.Version, rb.n), Distribution: src.Top.Distribution, BinaryOnly: true,
+		Changes: []string{"Binary-only non-maintainer upload; no source changes.", rb.reason}, Maintainer: rb.maintainer, Date: sourceTime(env.Props)}
 	return rb, prependChangelog(filepath.Join(src.Tree, "debian/changelog"), e)
-}
-
-var (
-	reChangelogHead    = regexp.MustCompile(`^\S+ \([^)]*\) ([^;]+);`)
-	reChangelogTrailer = regexp.MustCompile(`(?m)^ -- (.+?)  `)
-)
-
-// lastMaintainer is who signed the changelog's top entry, whom a binNMU
-// names as pbuilder does when not told otherwise.
-func lastMaintainer(changelog string) string {
-	if m := reChangelogTrailer.FindStringSubmatch(changelog); m != nil {
-		return m[1]
-	}
-	return "kiln <kiln@localhost>"
 }
 
 // binaryArchs joins the Architecture fields of a debian/control's binary

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kiln-build/kiln/internal/kilntest"
 	"github.com/kiln-build/kiln/protocol"
+	"github.com/kiln-build/kiln/repo/pkgmeta"
 )
 
 func TestRebuildNumber(t *testing.T) {
@@ -132,9 +133,9 @@ func TestSourceSnapshot(t *testing.T) {
 				t.Fatalf("source_version %q, want %s (head %s)", got, tt.want, head[:7])
 			}
 			dsc, _ := env.Props.Get("dsc")
-			f, err := controlFields(filepath.Join(env.Workspace, dsc))
-			if err != nil || f["Version"] != got {
-				t.Errorf("%s: Version %q, %v; want %q", dsc, f["Version"], err, got)
+			p, err := pkgmeta.ReadFile(filepath.Join(env.Workspace, dsc), filepath.Base(dsc))
+			if err != nil || p.Version != got {
+				t.Fatalf("%s: %v, %v; want Version %q", dsc, p, err, got)
 			}
 			if !strings.Contains(o.Summary, got) {
 				t.Errorf("summary %q does not name %s", o.Summary, got)
